@@ -1,0 +1,55 @@
+"""The ``lstmkit`` command: one subcommand per job.
+
+Example:
+    $ lstmkit demo             # train an LSTM on the adding problem and report
+    $ lstmkit demo --steps 500 --quiet
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import report, run_demo
+
+    result = run_demo(steps=args.steps, length=args.length, seed=args.seed, quiet=args.quiet)
+    print(report(result, args.length))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstmkit", description="Long Short-Term Memory networks on PyTorch."
+    )
+    parser.add_argument("--version", action="version", version=f"lstmkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="train an LSTM on a memory task and show what it learned")
+    demo.add_argument("--steps", type=_positive, default=2000, help="training batches (2000)")
+    demo.add_argument("--length", type=_positive, default=50, help="sequence length T (50)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    demo.add_argument("--quiet", action="store_true", help="no progress output")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

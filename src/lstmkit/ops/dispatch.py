@@ -1,0 +1,95 @@
+"""Choosing an implementation for each call.
+
+``impl="auto"`` takes the fastest implementation that supports the configuration and falls
+back quietly; a forced choice that cannot serve it raises a ``ValueError`` naming the option
+in the way. The choice depends only on the configuration, never on timing a call.
+
+Example:
+    >>> from lstmkit.ops.spec import RNNSpec
+    >>> choose_impl(RNNSpec("gru", 4, 8), "auto")
+    'native'
+    >>> choose_impl(RNNSpec("gru", 4, 8, reset_after=False), "auto")
+    'reference'
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import native, reference
+from .spec import RNNSpec
+from .stack import State
+from .weights import LayerWeights
+
+IMPLS = ("auto", "reference", "native")
+
+
+def choose_impl(spec: RNNSpec, impl: str = "auto") -> str:
+    """Resolve ``impl`` for ``spec`` to a concrete implementation name.
+
+    Raises:
+        ValueError: ``impl`` is unknown, or forced to one that cannot serve ``spec``.
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"impl: expected one of {', '.join(map(repr, IMPLS))}, got {impl!r}")
+    blocker = native.unsupported(spec)
+    if impl == "native" and blocker:
+        raise ValueError(
+            f"impl='native': torch's fused {spec.mode.upper()} kernel does not support "
+            f"{blocker}; use impl='reference' or impl='auto'"
+        )
+    if impl == "auto":
+        return "reference" if blocker else "native"
+    return impl
+
+
+def rnn(
+    spec: RNNSpec,
+    x: Tensor,
+    hx: State,
+    weights: list[LayerWeights],
+    lengths: Tensor | None = None,
+    training: bool = False,
+    impl: str = "auto",
+) -> tuple[Tensor, State]:
+    """Run a recurrent stack with the implementation ``impl`` resolves to.
+
+    Args:
+        spec: the stack's configuration.
+        x: (T, B, I) time-major input, already checked.
+        hx: initial states, (h0,) or (h0, c0), each (L*D, B, S).
+        weights: L*D layer-directions, layer-major, forward before reverse.
+        lengths: (B,) int64 CPU tensor of valid steps per sequence, or None.
+        training: enables dropout between layers.
+        impl: ``"auto"``, ``"reference"`` or ``"native"``.
+
+    Returns:
+        (out (T, B, D*(P or H)), final states like hx).
+
+    Example:
+        >>> spec = RNNSpec("lstm", 2, 3, bias=False)
+        >>> w = [LayerWeights(torch.randn(12, 2), torch.randn(12, 3))]
+        >>> hx = (torch.zeros(1, 4, 3), torch.zeros(1, 4, 3))
+        >>> out, (h, c) = rnn(spec, torch.randn(5, 4, 2), hx, w, lengths=torch.tensor([5, 2, 3, 1]))
+        >>> out[2:, 1].abs().sum().item()  # steps past length 2 are zero
+        0.0
+    """
+    if lengths is not None and bool((lengths == x.shape[0]).all()):
+        lengths = None  # every sequence is full: no masking or packing needed
+    if choose_impl(spec, impl) == "native":
+        return native.rnn(spec, x, hx, weights, lengths, training)
+    valid = None
+    if lengths is not None:
+        steps = torch.arange(x.shape[0], device=x.device)
+        valid = (steps[:, None] < lengths.to(x.device)[None, :]).unsqueeze(-1)  # (T, B, 1)
+    return reference.rnn(spec, x, hx, weights, valid, training)
+
+
+def cell(
+    spec: RNNSpec, x: Tensor, state: State, weights: LayerWeights, impl: str = "auto"
+) -> State:
+    """One step of a single cell: x (B, I), state ((B, S), ...) -> new state."""
+    if choose_impl(spec, impl) == "native":
+        return native.cell(spec, x, state, weights)
+    return reference.cell(spec, x, state, weights)
