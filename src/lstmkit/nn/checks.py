@@ -55,22 +55,29 @@ def require_shape(arg: str, t: Tensor, expected: Sequence[int], meaning: str) ->
         )
 
 
-def check_sequence(
-    arg: str, x: object, input_size: int, batch_first: bool, weight: Tensor
-) -> Tensor:
-    """A sequence input: (T, B, I), (B, T, I) when batch_first, or unbatched (T, I)."""
-    x = require_tensor(arg, x, "a torch.Tensor or a PackedSequence")
-    layout = "(B, T, I)" if batch_first else "(T, B, I)"
-    if x.dim() not in (2, 3):
+def require_layout(
+    arg: str, x: Tensor, rank: int, batched: str, unbatched: str, input_size: int
+) -> None:
+    """``x`` is ``rank``-D (``batched``) or one less (``unbatched``), with I features last."""
+    if x.dim() not in (rank - 1, rank):
         raise ValueError(
-            f"{arg}: expected a 3-D tensor {layout} or a 2-D unbatched (T, I), "
-            f"got a {x.dim()}-D tensor of shape {shape_str(x.shape)}"
+            f"{arg}: expected a {rank}-D tensor {batched} or a {rank - 1}-D unbatched "
+            f"{unbatched}, got a {x.dim()}-D tensor of shape {shape_str(x.shape)}"
         )
     if x.shape[-1] != input_size:
         raise ValueError(
             f"{arg}: expected {input_size} features in the last dimension (input_size), "
             f"got {x.shape[-1]} in shape {shape_str(x.shape)}"
         )
+
+
+def check_sequence(
+    arg: str, x: object, input_size: int, batch_first: bool, weight: Tensor
+) -> Tensor:
+    """A sequence input: (T, B, I), (B, T, I) when batch_first, or unbatched (T, I)."""
+    x = require_tensor(arg, x, "a torch.Tensor or a PackedSequence")
+    layout = "(B, T, I)" if batch_first else "(T, B, I)"
+    require_layout(arg, x, 3, layout, "(T, I)", input_size)
     time_dim = 1 if batch_first and x.dim() == 3 else 0
     if x.shape[time_dim] == 0:
         raise ValueError(f"{arg}: expected at least one time step (T >= 1), got T = 0")
@@ -81,16 +88,7 @@ def check_sequence(
 def check_step(arg: str, x: object, input_size: int, weight: Tensor) -> Tensor:
     """A single-step input for a cell: (B, I) or unbatched (I,)."""
     x = require_tensor(arg, x)
-    if x.dim() not in (1, 2):
-        raise ValueError(
-            f"{arg}: expected a 2-D tensor (B, I) or a 1-D unbatched (I,), "
-            f"got a {x.dim()}-D tensor of shape {shape_str(x.shape)}"
-        )
-    if x.shape[-1] != input_size:
-        raise ValueError(
-            f"{arg}: expected {input_size} features in the last dimension (input_size), "
-            f"got {x.shape[-1]} in shape {shape_str(x.shape)}"
-        )
+    require_layout(arg, x, 2, "(B, I)", "(I,)", input_size)
     require_like(arg, x, weight)
     return x
 
