@@ -285,6 +285,11 @@ def compute(
                 "(e.g. reduction='none' for torch losses)"
             )
         return values
+    return weighted_mean(values, weights, mask)
+
+
+def weighted_mean(values: Tensor, weights: Tensor | None, mask: Tensor | None) -> Tensor:
+    """Mean of per-sample ``values`` times ``weights``, over the valid steps of ``mask``."""
     if weights is not None:
         if weights.dim() == 1:
             weights = weights.reshape(-1, *([1] * (values.dim() - 1)))  # (B, 1, ...)

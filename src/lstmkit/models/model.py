@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ..layers.base import Layer, snake_case
-from . import saving, summary, training
+from . import evaluation, preparation, saving, summary, training
 from . import steps as batch_steps
 from .callbacks import History
 from .compiling import CompileConfig
@@ -72,6 +72,15 @@ class Model(nn.Module):
     def device(self) -> torch.device:
         p = next(self.parameters(), None)
         return p.device if p is not None else self._device
+
+    def build(self, input_shape: Sequence[int | None], dtype: torch.dtype | None = None) -> None:
+        """Build by running a batch of zeros of ``input_shape`` (None sizes taken as 1).
+
+        Args:
+            dtype: of the zeros; ``torch.long`` for token ids (default: float).
+        """
+        shape = tuple(1 if d is None else d for d in input_shape)
+        self.build_from_batch(torch.zeros(shape, dtype=dtype, device=self.device))
 
     def build_from_batch(self, x: Tensor) -> None:
         """Build lazily sized layers by running one sample through the model."""
@@ -145,6 +154,8 @@ class Model(nn.Module):
         Args:
             x, y: numpy arrays, torch tensors, pandas objects; or x a DataLoader or generator
                 yielding ``(x, y)`` / ``(x, y, sample_weight)`` batches (y then None).
+                Under torchrun, arrays are split between the processes for you; a
+                DataLoader needs a ``DistributedSampler`` (its ``set_epoch`` is called).
             batch_size: samples per update (default 32); under torchrun the global batch.
             epochs, initial_epoch: train epochs initial_epoch .. epochs - 1.
             verbose: 0 silent, 1 progress bar, 2 one line per epoch, "auto" = 1.
@@ -166,19 +177,19 @@ class Model(nn.Module):
     def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any) -> Any:
         """Loss (and metrics) on data: a float, a list ``[loss, *metrics]``, or a dict with
         ``return_dict=True``. Accepts ``batch_size``, ``sample_weight``, ``steps``, ``verbose``."""
-        return training.evaluate(self, x, y, **kwargs)
+        return evaluation.evaluate(self, x, y, **kwargs)
 
     def predict(self, x: Any, **kwargs: Any) -> np.ndarray | list[np.ndarray]:
         """Predictions as a numpy array, in batches (``batch_size``, default 32)."""
-        return training.predict(self, x, **kwargs)
+        return evaluation.predict(self, x, **kwargs)
 
     def train_on_batch(
         self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None
     ) -> float:
         """One update on one batch; returns its loss."""
         data = adapt(x, y, sample_weight)
-        training.setup(self, data)
-        table = training.check_class_weight(class_weight)
+        preparation.setup(self, data)
+        table = preparation.check_class_weight(class_weight)
         loss = batch_steps.train_batch(self, self, (data.x, data.y, data.w), [], table)
         return float(loss)
 

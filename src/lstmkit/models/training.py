@@ -1,4 +1,4 @@
-"""The loops behind ``fit``, ``evaluate`` and ``predict``.
+"""The loop behind ``fit``: epochs of batches, validation, callbacks, progress.
 
 Example:
     >>> import numpy as np
@@ -10,8 +10,6 @@ Example:
     >>> history = model.fit(x, y, epochs=2, batch_size=8, validation_split=0.25, verbose=0)
     >>> sorted(history.history), len(history.history["loss"])
     (['loss', 'mae', 'val_loss', 'val_mae'], 2)
-    >>> model.predict(x[:5]).shape
-    (5, 1)
 """
 
 from __future__ import annotations
@@ -21,9 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..progress import Progress
 from . import distributed
@@ -31,6 +28,8 @@ from . import steps as batch_steps
 from .callbacks import Callback, CallbackList, History
 from .compiling import CompileConfig
 from .data import ArrayData, IterData, adapt
+from .evaluation import evaluate_data, reduce_logs
+from .preparation import check_class_weight, check_int, setup, steps_of, validation_sets, verbosity
 
 
 @dataclass
@@ -43,79 +42,37 @@ class FitState:
     callbacks: list[Callback] = field(default_factory=list)
 
 
-def require_compiled(model: Any) -> CompileConfig:
-    if model.compiled is None:
-        raise RuntimeError("model: call compile(optimizer, loss) before training or evaluating")
-    return model.compiled
+@dataclass
+class FitOptions:
+    """fit's arguments about the loop itself, checked."""
 
+    batch_size: int
+    epochs: int
+    shuffle: bool
+    verbose: int
+    table: dict[int, float] | None
+    tbptt: int | None
+    validation_batch_size: int
+    validation_freq: int
 
-def _check_int(arg: str, value: object, low: int, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{arg}: expected an integer >= {low}, got {value!r}")
-    return value
-
-
-def _verbosity(verbose: object) -> int:
-    if verbose == "auto":
-        return 1
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose: expected 'auto', 0, 1 or 2, got {verbose!r}")
-    return int(verbose)  # type: ignore[arg-type]
-
-
-def check_class_weight(class_weight: object) -> dict[int, float] | None:
-    if class_weight is None:
-        return None
-    if not isinstance(class_weight, dict) or not all(
-        isinstance(k, int | np.integer) and isinstance(v, int | float)
-        for k, v in class_weight.items()
-    ):
-        raise TypeError(f"class_weight: expected a dict {{class id: weight}}, got {class_weight!r}")
-    return {int(k): float(v) for k, v in class_weight.items()}
-
-
-def _validation(
-    train: ArrayData | IterData,
-    validation_split: float,
-    validation_data: Any,
-    validation_steps: int | None,
-) -> tuple[ArrayData | IterData, ArrayData | IterData | None]:
-    if validation_data is not None:
-        if isinstance(validation_data, tuple | list) and 2 <= len(validation_data) <= 3:
-            return train, adapt(*validation_data, what="validation_data")
-        return train, adapt(validation_data, steps=validation_steps, what="validation_data")
-    if not validation_split:
-        return train, None
-    if not 0 < validation_split < 1:
-        raise ValueError(f"validation_split: expected a number in (0, 1), got {validation_split!r}")
-    if not isinstance(train, ArrayData):
-        raise ValueError(
-            "validation_split: only for array data; with a DataLoader or generator "
-            "pass validation_data="
+    @classmethod
+    def check(cls, **kw: Any) -> FitOptions:
+        batch_size = check_int("batch_size", kw["batch_size"], 1, allow_none=True) or 32
+        check_int("initial_epoch", kw["initial_epoch"], 0)
+        check_int("steps_per_epoch", kw["steps_per_epoch"], 1, allow_none=True)
+        if not isinstance(kw["shuffle"], bool):
+            raise TypeError(f"shuffle: expected a bool, got {kw['shuffle']!r}")
+        val_batch = check_int("validation_batch_size", kw["validation_batch_size"], 1, True)
+        return cls(
+            batch_size=batch_size,
+            epochs=check_int("epochs", kw["epochs"], 0),  # type: ignore[arg-type]
+            shuffle=kw["shuffle"],
+            verbose=verbosity(kw["verbose"]),
+            table=check_class_weight(kw["class_weight"]),
+            tbptt=check_int("tbptt", kw["tbptt"], 1, allow_none=True),
+            validation_batch_size=val_batch or batch_size,
+            validation_freq=check_int("validation_freq", kw["validation_freq"], 1),  # type: ignore[arg-type]
         )
-    return train.split(validation_split)
-
-
-def _first_x(data: ArrayData | IterData) -> Tensor:
-    if isinstance(data, ArrayData):
-        if len(data) == 0:
-            raise ValueError("x: expected at least one sample, got 0")
-        return data.x[:1]
-    return data.peek()[0]
-
-
-def setup(model: Any, data: ArrayData | IterData) -> tuple[CompileConfig, distributed.Context]:
-    """Join the process group, build the model on its device, create the optimizer."""
-    cfg = require_compiled(model)
-    ctx = distributed.join(cfg.device)
-    if not model.built:
-        x = _first_x(data)
-        model.build_from_batch(batch_steps.to_device(x, cfg.device, batch_steps.model_dtype(model)))
-    model.to(cfg.device)
-    model.ensure_optimizer()
-    return cfg, ctx
 
 
 def fit(
@@ -139,63 +96,48 @@ def fit(
     tbptt: int | None = None,
 ) -> History:
     """See :meth:`lstmkit.models.Model.fit`."""
-    batch_size = _check_int("batch_size", batch_size, 1, allow_none=True) or 32
-    _check_int("epochs", epochs, 0)
-    _check_int("initial_epoch", initial_epoch, 0)
-    _check_int("validation_freq", validation_freq, 1)
-    _check_int("steps_per_epoch", steps_per_epoch, 1, allow_none=True)
-    tbptt = _check_int("tbptt", tbptt, 1, allow_none=True)
-    if not isinstance(shuffle, bool):
-        raise TypeError(f"shuffle: expected a bool, got {shuffle!r}")
-    verbose = _verbosity(verbose)
-    table = check_class_weight(class_weight)
+    opts = FitOptions.check(
+        batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=shuffle,
+        class_weight=class_weight, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+        validation_batch_size=validation_batch_size, validation_freq=validation_freq, tbptt=tbptt,
+    )  # fmt: skip
     train = adapt(x, y, sample_weight, steps=steps_per_epoch)
-    train, val = _validation(train, validation_split, validation_data, validation_steps)
+    train, val = validation_sets(train, validation_split, validation_data, validation_steps)
     cfg, ctx = setup(model, train)
-    if batch_size % ctx.world:
+    if opts.batch_size % ctx.world:
         raise ValueError(
             f"batch_size: expected a multiple of the {ctx.world} processes "
-            f"(it is the global batch, split between them), got {batch_size}"
+            f"(it is the global batch, split between them), got {opts.batch_size}"
         )
-    net = distributed.wrap(model, ctx, cfg.device)
+    state = start(model, list(callbacks or []), initial_epoch, epochs, ctx, cfg)
+    params = {"epochs": epochs, "verbose": opts.verbose, "steps": steps_of(train, opts.batch_size)}
+    cbs = CallbackList(state.callbacks, model, params)
+    loop = EpochLoop(model, distributed.wrap(model, ctx, cfg.device), cfg, ctx, opts, cbs)
+    cbs.on_train_begin({})
+    for epoch in range(state.initial_epoch, epochs):
+        if not loop.run(epoch, train, val, state.shuffle):
+            break
+    cbs.on_train_end({})
+    model.history = state.callbacks[-1]
+    return model.history
+
+
+def start(
+    model: Any,
+    callbacks: list[Callback],
+    initial_epoch: int,
+    epochs: int,
+    ctx: distributed.Context,
+    cfg: CompileConfig,
+) -> FitState:
+    """The state of a new fit; History is the last of the callbacks."""
     # The shuffling generator is seeded from torch's global RNG, so torch.manual_seed makes
     # a run repeatable; rank 0's seed is shared so every rank shuffles the same way.
     seed = distributed.broadcast_int(int(torch.randint(2**62, (1,))), ctx, cfg.device)
-    history = History()
-    user = list(callbacks or [])
-    state = FitState(torch.Generator().manual_seed(seed), initial_epoch, epochs, [*user, history])
+    state = FitState(torch.Generator().manual_seed(seed), initial_epoch, epochs)
+    state.callbacks = [*callbacks, History()]
     model.fit_state, model.stop_training = state, False
-    params = {"epochs": epochs, "verbose": verbose, "steps": _steps(train, batch_size)}
-    cbs = CallbackList(state.callbacks, model, params)
-    cbs.on_train_begin({})
-    verbose = verbose if ctx.is_main else 0
-    loop = EpochLoop(model, net, cfg, ctx, table, tbptt, verbose)
-    for epoch in range(state.initial_epoch, epochs):
-        cbs.on_epoch_begin(epoch, {})
-        started = time.perf_counter()
-        order = (
-            torch.randperm(len(train), generator=state.shuffle)
-            if shuffle and isinstance(train, ArrayData)
-            else None
-        )
-        logs = loop.train_epoch(train, batch_size, order, cbs, f"epoch {epoch + 1}/{epochs}")
-        if logs is None:
-            break  # the generator ran out of data
-        if val is not None and (epoch + 1) % validation_freq == 0:
-            vals = evaluate_data(model, val, validation_batch_size or batch_size, ctx, table)
-            logs.update({f"val_{k}": v for k, v in vals.items()})
-        if verbose:
-            print_epoch(f"epoch {epoch + 1}/{epochs}", time.perf_counter() - started, logs)
-        cbs.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
-    cbs.on_train_end({})
-    model.history = history
-    return history
-
-
-def _steps(data: ArrayData | IterData, batch_size: int) -> int:
-    return data.steps(batch_size) if isinstance(data, ArrayData) else len(data)
+    return state
 
 
 def print_epoch(title: str, seconds: float, logs: dict[str, float]) -> None:
@@ -205,46 +147,68 @@ def print_epoch(title: str, seconds: float, logs: dict[str, float]) -> None:
 
 @dataclass
 class EpochLoop:
-    """One epoch of training: batches, progress, per-batch callbacks, epoch logs."""
+    """Epochs of training: batches, progress, validation, callbacks, epoch logs."""
 
     model: Any
-    net: nn.Module
+    net: nn.Module  # the model, or its DistributedDataParallel wrapper
     cfg: CompileConfig
     ctx: distributed.Context
-    table: dict[int, float] | None
-    tbptt: int | None
-    verbose: int
+    opts: FitOptions
+    cbs: CallbackList
+
+    def run(
+        self,
+        epoch: int,
+        train: ArrayData | IterData,
+        val: ArrayData | IterData | None,
+        shuffle: torch.Generator,
+    ) -> bool:
+        """One epoch; False when training should stop."""
+        opts, started = self.opts, time.perf_counter()
+        title = f"epoch {epoch + 1}/{opts.epochs}"
+        self.cbs.on_epoch_begin(epoch, {})
+        order = None
+        if opts.shuffle and isinstance(train, ArrayData):
+            order = torch.randperm(len(train), generator=shuffle)
+        sampler = getattr(getattr(train, "source", None), "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)  # a DistributedSampler reshuffles per epoch
+        logs = self.train_epoch(train, order, title)
+        if logs is None:
+            return False  # the generator ran out of data
+        if val is not None and (epoch + 1) % opts.validation_freq == 0:
+            vals = evaluate_data(self.model, val, opts.validation_batch_size, self.ctx, opts.table)
+            logs.update({f"val_{k}": v for k, v in vals.items()})
+        if opts.verbose and self.ctx.is_main:
+            print_epoch(title, time.perf_counter() - started, logs)
+        self.cbs.on_epoch_end(epoch, logs)
+        return not self.model.stop_training
 
     def train_epoch(
-        self,
-        data: ArrayData | IterData,
-        batch_size: int,
-        order: Tensor | None,
-        cbs: CallbackList,
-        title: str,
+        self, data: ArrayData | IterData, order: torch.Tensor | None, title: str
     ) -> dict[str, float] | None:
+        """Every batch of one epoch; the epoch's logs, or None if there was no batch."""
         metrics = self.cfg.make_metrics()
+        bs = self.opts.batch_size
         if isinstance(data, ArrayData):
-            batches = data.batches(batch_size, order, self.ctx.rank, self.ctx.world)
+            batches = data.batches(bs, order, self.ctx.rank, self.ctx.world)
         else:
             batches = data.batches()
         loss_sum = torch.zeros(2, dtype=torch.float64, device=self.cfg.device)  # (sum, count)
-        total = _steps(data, batch_size)
-        quiet = self.verbose != 1 or total == 0
+        total = steps_of(data, bs)
+        quiet = self.opts.verbose != 1 or total == 0 or not self.ctx.is_main
         with Progress(max(total, 1), title, quiet=quiet) as bar:
             for step, batch in enumerate(batches):
-                cbs.on_train_batch_begin(step, {})
+                self.cbs.on_train_batch_begin(step, {})
                 loss = batch_steps.train_batch(
-                    self.model, self.net, batch, metrics, self.table, self.tbptt
+                    self.model, self.net, batch, metrics, self.opts.table, self.opts.tbptt
                 )
                 n = len(batch[0])
-                loss_sum += torch.stack(
-                    [loss.double() * n, loss.new_tensor(n, dtype=torch.float64)]
-                )
+                loss_sum += torch.stack([loss.double() * n, loss.new_tensor(n).double()])
                 logs = {"loss": float(loss_sum[0] / loss_sum[1])}
                 logs.update({m.name: m.result() for m in metrics})
                 bar.update(**logs)
-                cbs.on_train_batch_end(step, logs)
+                self.cbs.on_train_batch_end(step, logs)
                 if self.model.stop_training:
                     break
         if loss_sum[1] == 0:
@@ -253,100 +217,3 @@ class EpochLoop:
             )
             return None
         return reduce_logs(loss_sum, metrics, self.ctx)
-
-
-def reduce_logs(loss_sum: Tensor, metrics: list, ctx: distributed.Context) -> dict[str, float]:
-    """Epoch logs, summed over every process of a multi-process run."""
-    loss_sum = distributed.all_reduce_sum(loss_sum, ctx)
-    logs = {"loss": float(loss_sum[0] / loss_sum[1])}
-    for m in metrics:
-        m.totals = distributed.all_reduce_sum(m.totals, ctx)
-        logs[m.name] = m.result()
-    return logs
-
-
-def evaluate_data(
-    model: Any,
-    data: ArrayData | IterData,
-    batch_size: int,
-    ctx: distributed.Context,
-    table: dict[int, float] | None = None,
-) -> dict[str, float]:
-    """Loss and metrics over ``data`` (this rank's shards, summed over ranks)."""
-    metrics = model.compiled.make_metrics()
-    device = model.compiled.device
-    loss_sum = torch.zeros(2, dtype=torch.float64, device=device)
-    if isinstance(data, ArrayData):
-        batches = data.batches(batch_size, None, ctx.rank, ctx.world)
-    else:
-        batches = data.batches()
-    for batch in batches:
-        loss, n = batch_steps.test_batch(model, batch, metrics, table)
-        loss_sum += torch.stack([loss.double() * n, loss.new_tensor(n, dtype=torch.float64)])
-    if loss_sum[1] == 0:
-        raise ValueError("evaluate: expected at least one batch of data, got none")
-    return reduce_logs(loss_sum, metrics, ctx)
-
-
-def evaluate(
-    model: Any,
-    x: Any = None,
-    y: Any = None,
-    batch_size: int | None = None,
-    verbose: int | str = "auto",
-    sample_weight: Any = None,
-    steps: int | None = None,
-    return_dict: bool = False,
-) -> float | list[float] | dict[str, float]:
-    """See :meth:`lstmkit.models.Model.evaluate`."""
-    batch_size = _check_int("batch_size", batch_size, 1, allow_none=True) or 32
-    verbose = _verbosity(verbose)
-    data = adapt(x, y, sample_weight, steps=steps)
-    _, ctx = setup(model, data)
-    logs = evaluate_data(model, data, batch_size, ctx)
-    if verbose and ctx.is_main:
-        print(" - ".join(f"{k} {v:.4g}" for k, v in logs.items()), flush=True)
-    if return_dict:
-        return logs
-    values = list(logs.values())
-    return values[0] if len(values) == 1 else values
-
-
-def predict(
-    model: Any,
-    x: Any,
-    batch_size: int | None = None,
-    verbose: int | str = 0,
-    steps: int | None = None,
-) -> np.ndarray | list[np.ndarray]:
-    """See :meth:`lstmkit.models.Model.predict`."""
-    batch_size = _check_int("batch_size", batch_size, 1, allow_none=True) or 32
-    verbose = _verbosity(verbose)
-    data = adapt(x, steps=steps)
-    cfg = model.compiled
-    device = cfg.device if cfg is not None else model.device
-    precision = cfg.precision if cfg is not None else "32"
-    if not model.built:
-        model.build_from_batch(_first_x(data).to(device))
-    batches = data.batches(batch_size) if isinstance(data, ArrayData) else data.batches()
-    outs = []
-    total = _steps(data, batch_size)
-    with Progress(max(total, 1), "predict", quiet=verbose != 1 or not distributed.is_main()) as bar:
-        for xb, _, _ in batches:
-            outs.append(batch_steps.predict_batch(model, xb, device, precision))
-            bar.update()
-    if not outs:
-        raise ValueError("predict: expected at least one batch of data, got none")
-    return _concat(outs)
-
-
-def _concat(outs: list[Any]) -> np.ndarray | list[np.ndarray]:
-    try:
-        if isinstance(outs[0], list):
-            return [torch.cat([o[i] for o in outs]).numpy() for i in range(len(outs[0]))]
-        return torch.cat(outs).numpy()
-    except RuntimeError as err:
-        raise ValueError(
-            f"predict: the batches' outputs have different shapes and cannot be joined ({err}); "
-            "predict batches of equal sequence length separately"
-        ) from err
