@@ -167,6 +167,8 @@ def test_reset_states_to_given_values_matches_initial_state():
 
 
 def test_stateful_batch_size_change_raises():
+    with pytest.raises(ValueError, match="LSTM: build the layer before setting its states"):
+        L.LSTM(3, stateful=True).reset_states([torch.zeros(1, 3), torch.zeros(1, 3)])
     layer = L.LSTM(3, input_shape=(None, 2), stateful=True)
     layer(torch.randn(4, 3, 2))
     with pytest.raises(ValueError, match="got a batch of 2 sequences after batches of 4"):

@@ -16,7 +16,8 @@ from .base import Layer, register
 from .core import Activation, Dense, Dropout, Flatten, RepeatVector
 from .embedding import Embedding
 from .masking import Masking
-from .recurrent import GRU, LSTM, SimpleRNN
+from .recurrent import Recurrent
+from .rnns import GRU, LSTM, SimpleRNN
 from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Flatten",
     "Layer",
     "Masking",
+    "Recurrent",
     "RepeatVector",
     "SimpleRNN",
     "TimeDistributed",

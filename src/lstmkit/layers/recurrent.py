@@ -1,4 +1,4 @@
-"""Keras-style recurrent layers, LSTM, GRU and SimpleRNN, on :mod:`lstmkit.nn`.
+"""The machinery of the Keras-style recurrent layers (LSTM, GRU, SimpleRNN) on lstmkit.nn.
 
 Each layer owns one batch-first :class:`lstmkit.nn.LSTM` / ``GRU`` / ``RNN`` (``self.rnn``),
 built on the first call with the input size of the data (or at once with
@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from .. import nn as lnn
-from .base import Layer, Shape, register
+from .base import Layer, Shape
 from .core import check_rate, check_units
 from .masking import mask_to_lengths, reverse_padded
 
@@ -48,7 +48,7 @@ RESERVED = {
 }
 
 
-def _check_bool(arg: str, value: object) -> bool:
+def check_bool(arg: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{arg}: expected a bool, got {value!r}")
     return value
@@ -72,7 +72,7 @@ class Recurrent(Layer):
         super().__init__(input_shape=input_shape, name=name)
         self.units = check_units("units", units)
         for arg in ("use_bias", "return_sequences", "return_state", "go_backwards", "stateful"):
-            _check_bool(arg, keras[arg])
+            check_bool(arg, keras[arg])
         check_rate("dropout", keras["dropout"])
         self.keras = keras  # the Keras arguments, for get_config
         self.options = dict(options)  # passed through to lstmkit.nn
@@ -212,6 +212,8 @@ class Recurrent(Layer):
         if states is None:
             self.states = None
             return
+        if not self.built:
+            raise ValueError(f"{type(self).__name__}: build the layer before setting its states")
         batch = states[0].shape[-2]
         self.states = tuple(
             s.detach() for s in self._check_state(states, self._state_shapes(batch))
@@ -232,171 +234,3 @@ class Recurrent(Layer):
     def extra_repr(self) -> str:
         flags = [k for k in ("return_sequences", "return_state", "go_backwards") if self.keras[k]]
         return ", ".join([str(self.units), *flags] + ([] if self.built else ["not built"]))
-
-
-def _activation_options(
-    activation: Any, recurrent_activation: Any, recurrent_dropout: float
-) -> dict[str, Any]:
-    """Options for lstmkit.nn where they differ from its defaults; the module checks them."""
-    options: dict[str, Any] = {}
-    if activation != "tanh":
-        options["activation"] = activation
-    if recurrent_activation != "sigmoid":
-        options["recurrent_activation"] = recurrent_activation
-    if recurrent_dropout != 0:
-        options["recurrent_dropout"] = recurrent_dropout
-    return options
-
-
-@register
-class LSTM(Recurrent):
-    """Long Short-Term Memory layer (Hochreiter & Schmidhuber 1997), Keras-style.
-
-    Args:
-        units: H, the hidden size.
-        activation, recurrent_activation, recurrent_dropout: passed to lstmkit.nn.LSTM
-            when not tanh / sigmoid / 0.
-        use_bias: use biases.
-        return_sequences: output every step (B, T, H) rather than the last (B, H).
-        return_state: also return the final states ``[output, h, c]``.
-        go_backwards: process each sequence in reverse (outputs in processing order).
-        stateful: the final state of a batch is the initial state of the next;
-            see :meth:`reset_states`.
-        dropout: input dropout in training, one mask per sequence shared by all steps.
-        unit_forget_bias: True: forget-gate bias 1 (lstmkit's init); False: 0. Only
-            with ``init="lstmkit"``, the default; ``init="torch"`` keeps torch's draw.
-        input_shape: (T, F) of one sample; builds the layer now.
-        options: any other lstmkit.nn.LSTM option (``impl=``, ``init=``, ``proj_size=``, ...).
-    """
-
-    nn_class = lnn.LSTM
-
-    def __init__(
-        self,
-        units: int,
-        activation: Any = "tanh",
-        recurrent_activation: Any = "sigmoid",
-        use_bias: bool = True,
-        return_sequences: bool = False,
-        return_state: bool = False,
-        go_backwards: bool = False,
-        stateful: bool = False,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        unit_forget_bias: bool = True,
-        *,
-        input_shape: Sequence[int | None] | None = None,
-        name: str | None = None,
-        **options: Any,
-    ) -> None:
-        keras = dict(
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            unit_forget_bias=_check_bool("unit_forget_bias", unit_forget_bias),
-        )
-        extra = _activation_options(activation, recurrent_activation, recurrent_dropout)
-        super().__init__(units, keras, extra, options, input_shape, name)
-
-    def _build(self, input_shape: Shape) -> None:
-        super()._build(input_shape)
-        if not self.keras["unit_forget_bias"] and self.rnn.init == "lstmkit" and self.rnn.bias:
-            with torch.no_grad():
-                for w in self.rnn.layer_weights():
-                    w.b_ih.chunk(4)[1].zero_()  # gate order i, f, g, o; b_hh starts at zero
-
-
-@register
-class GRU(Recurrent):
-    """Gated Recurrent Unit layer (Cho et al. 2014), Keras-style.
-
-    ``reset_after=True`` (Keras's and torch's default) applies the reset gate after the
-    recurrent matmul; False is the original form. Other arguments as :class:`LSTM`.
-    """
-
-    nn_class = lnn.GRU
-
-    def __init__(
-        self,
-        units: int,
-        activation: Any = "tanh",
-        recurrent_activation: Any = "sigmoid",
-        use_bias: bool = True,
-        return_sequences: bool = False,
-        return_state: bool = False,
-        go_backwards: bool = False,
-        stateful: bool = False,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        reset_after: bool = True,
-        *,
-        input_shape: Sequence[int | None] | None = None,
-        name: str | None = None,
-        **options: Any,
-    ) -> None:
-        keras = dict(
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            reset_after=reset_after,
-        )
-        extra = _activation_options(activation, recurrent_activation, recurrent_dropout)
-        extra["reset_after"] = reset_after
-        super().__init__(units, keras, extra, options, input_shape, name)
-
-
-@register
-class SimpleRNN(Recurrent):
-    """Elman recurrent layer, Keras-style: ``h' = activation(W x + U h + b)``.
-
-    ``activation`` "tanh" or "relu" is torch's ``nonlinearity``; any other value is passed
-    to lstmkit.nn.RNN as ``activation=``. Other arguments as :class:`LSTM`.
-    """
-
-    nn_class = lnn.RNN
-
-    def __init__(
-        self,
-        units: int,
-        activation: Any = "tanh",
-        use_bias: bool = True,
-        return_sequences: bool = False,
-        return_state: bool = False,
-        go_backwards: bool = False,
-        stateful: bool = False,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        *,
-        input_shape: Sequence[int | None] | None = None,
-        name: str | None = None,
-        **options: Any,
-    ) -> None:
-        keras = dict(
-            activation=activation,
-            use_bias=use_bias,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-        )
-        if activation in ("tanh", "relu"):
-            extra = {"nonlinearity": activation}
-        else:
-            extra = {"activation": activation}
-        if recurrent_dropout != 0:
-            extra["recurrent_dropout"] = recurrent_dropout
-        super().__init__(units, keras, extra, options, input_shape, name)

@@ -66,7 +66,7 @@ class ArrayData:
         return len(self.x)
 
     def take(self, idx: Tensor) -> Batch:
-        pick = lambda t: None if t is None else t.index_select(0, idx)  # noqa: E731
+        pick = lambda t: None if t is None else t.index_select(0, idx.to(t.device))  # noqa: E731
         return pick(self.x), pick(self.y), pick(self.w)
 
     def split(self, fraction: float) -> tuple[ArrayData, ArrayData]:
