@@ -143,3 +143,8 @@ def test_lazy_build_uses_device_and_float_dtype_of_input():
         y = under_autocast(torch.randn(3, 4).to(torch.bfloat16))
     assert under_autocast.linear.weight.dtype == torch.float32
     assert y.dtype == torch.bfloat16
+
+
+def test_unbuilt_layer_called_on_a_non_tensor_raises():
+    with pytest.raises(TypeError, match="Dense: expected a torch.Tensor input, got list"):
+        L.Dense(2)([[1.0, 2.0]])

@@ -124,7 +124,11 @@ class Layer(nn.Module):
         """Create submodules; the default layer has none."""
 
     def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
-        if not self.built and isinstance(x, Tensor):
+        if not self.built:
+            if not isinstance(x, Tensor):
+                raise TypeError(
+                    f"{type(self).__name__}: expected a torch.Tensor input, got {type(x).__name__}"
+                )
             self.build((None, *x.shape[1:]))
             self.to(device=x.device, dtype=param_dtype(x))
         return super().__call__(x, *args, **kwargs)
@@ -161,4 +165,10 @@ class Layer(nn.Module):
         return cls(**config)
 
     def extra_repr(self) -> str:
-        return "" if self.built else "not built"
+        config = self.get_config()
+        parts = [
+            f"{k}={v!r}"
+            for k, v in config.items()
+            if k not in ("name", "input_shape") and not isinstance(v, dict)
+        ]
+        return ", ".join(parts + ([] if self.built else ["not built"]))
