@@ -22,6 +22,7 @@ LSTM, gate order i, f, g, o, pre-activations (one 4H vector, split per gate)::
     h' = W_hr h'                                                (proj_size > 0)
     c_t = d_c ⊙ c_{t-1} + (1 - d_c) ⊙ c'                        (zoneout; else c_t = c')
     h_t = d_h ⊙ h_{t-1} + (1 - d_h) ⊙ h'                        (zoneout; else h_t = h')
+    q_t = [i; f; o]                                             (FGR: the third state)
 
 GRU, gate order r, z, n (reset_after=True; layer_norm adds LN as for the LSTM)::
 
@@ -35,7 +36,9 @@ The noise: in training d_c, d_h are fresh Bernoulli(z_c), Bernoulli(z_h) masks a
 and unit (Krueger et al. 2017), m is one Bernoulli(1 - p) / (1 - p) mask per sequence and
 layer-direction (Gal & Ghahramani 2016), W_hh is replaced by dropout(W_hh, p) once per
 forward pass (Merity et al. 2018). In evaluation m = 1, W_hh is itself and d_c = z_c,
-d_h = z_h (the expectation). Every draw uses torch's global generator.
+d_h = z_h (the expectation). Every draw uses torch's global generator, per layer-direction
+in this order: weight drop (all layer-directions, in dispatch), then for each
+layer-direction m, d_c (T, B, H), d_h (T, B, P or H).
 
 Example:
     >>> import torch
