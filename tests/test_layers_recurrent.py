@@ -211,6 +211,11 @@ def test_unit_forget_bias():
     assert torch.equal(on.rnn.bias_ih_l0[3:6], torch.ones(3))  # i, f, g, o: f is second
     assert torch.equal(off.rnn.bias_ih_l0, torch.zeros(12))
     assert torch.equal(off.rnn.bias_hh_l0, torch.zeros(12))
+    normed = L.LSTM(3, input_shape=(None, 2), unit_forget_bias=False, layer_norm=True)
+    assert normed.rnn.forget_bias == 0.0
+    assert L.LSTM(3, use_bias=False, unit_forget_bias=False, input_shape=(None, 2)).built
+    with pytest.raises(ValueError, match="unit_forget_bias=False asks for a forget-gate bias"):
+        L.LSTM(3, unit_forget_bias=False, forget_bias=2.0)
 
 
 def test_lstmkit_options_pass_through():
@@ -268,16 +273,60 @@ def test_default_activations_are_not_passed(monkeypatch):
     assert all("activation" not in k and "recurrent_dropout" not in k for k in seen)
 
 
-def test_unsupported_option_error_comes_from_lstmkit_nn():
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [
+        (L.LSTM, {"activation": "bogus"}),
+        (L.GRU, {"recurrent_activation": "bogus"}),
+        (L.SimpleRNN, {"activation": "sigmoid"}),
+        (L.SimpleRNN, {"recurrent_dropout": 0.2}),
+        (L.LSTM, {"zoneout": 2.0}),
+    ],
+)
+def test_option_errors_are_lstmkit_nn_errors(cls, kwargs):
     try:
-        lnn.LSTM(1, 3, batch_first=True, activation="relu")
+        cls.nn_class(1, 3, batch_first=True, **kwargs)
     except (TypeError, ValueError) as err:
         expected = err
     else:
-        pytest.skip("lstmkit.nn.LSTM supports activation= now")
+        pytest.fail(f"lstmkit.nn accepts {kwargs}")
     with pytest.raises(type(expected)) as info:
-        L.LSTM(3, activation="relu")
+        cls(3, **kwargs)
     assert str(info.value) == str(expected)
+
+
+@pytest.mark.parametrize(
+    ("cls", "options"),
+    [
+        (L.LSTM, {"activation": "relu", "recurrent_activation": "hard_sigmoid"}),
+        (L.LSTM, {"layer_norm": True, "peephole": True, "forget_bias": 2.0}),
+        (L.LSTM, {"ablation": "CIFG"}),
+        (L.GRU, {"layer_norm": True, "activation": "relu"}),
+    ],
+)
+def test_activations_and_variants_pass_through_to_lstmkit_nn(cls, options):
+    torch.manual_seed(14)
+    layer = cls(4, input_shape=(None, 3), return_sequences=True, **options)
+    module = cls.nn_class(3, 4, batch_first=True, **options)
+    module.load_state_dict(layer.rnn.state_dict())
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(layer(x), module(x)[0], **TOL)
+    mask = torch.tensor([[True] * 5, [True] * 2 + [False] * 3])
+    torch.testing.assert_close(
+        layer(x, mask=mask), module(x, lengths=torch.tensor([5, 2]))[0], **TOL
+    )
+
+
+def test_recurrent_dropout_reaches_lstmkit_nn():
+    torch.manual_seed(15)
+    layer = L.LSTM(4, recurrent_dropout=0.3, input_shape=(None, 3))
+    assert layer.rnn.spec.recurrent_dropout == 0.3
+    plain = nn.LSTM(3, 4, batch_first=True)
+    plain.load_state_dict(layer.rnn.state_dict())
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(layer.eval()(x), plain(x)[0][:, -1], **TOL)  # off at inference
+    assert not torch.allclose(layer.train()(x), plain(x)[0][:, -1])  # on in training
+    assert layer.get_config()["recurrent_dropout"] == 0.3
 
 
 @pytest.mark.parametrize(

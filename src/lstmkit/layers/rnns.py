@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-
 from .. import nn as lnn
-from .base import Shape, register
+from .base import register
 from .recurrent import Recurrent, check_bool
 
 
@@ -48,8 +46,9 @@ class LSTM(Recurrent):
         stateful: the final state of a batch is the initial state of the next;
             see :meth:`reset_states`.
         dropout: input dropout in training, one mask per sequence shared by all steps.
-        unit_forget_bias: True: forget-gate bias 1 (lstmkit's init); False: 0. Only
-            with ``init="lstmkit"``, the default; ``init="torch"`` keeps torch's draw.
+        unit_forget_bias: True: the forget gate's bias starts at 1 (lstmkit's default;
+            with ``init="torch"``, torch's draw); False: at 0 (``forget_bias=0.0`` of
+            lstmkit.nn.LSTM). ``forget_bias=`` itself sets any other value.
         input_shape: (T, F) of one sample; builds the layer now.
         options: any other lstmkit.nn.LSTM option (``impl=``, ``init=``, ``proj_size=``, ...).
     """
@@ -87,14 +86,22 @@ class LSTM(Recurrent):
             unit_forget_bias=check_bool("unit_forget_bias", unit_forget_bias),
         )
         extra = _activation_options(activation, recurrent_activation, recurrent_dropout)
+        extra.update(_forget_bias_option(unit_forget_bias, use_bias, options))
         super().__init__(units, keras, extra, options, input_shape, name)
 
-    def _build(self, input_shape: Shape) -> None:
-        super()._build(input_shape)
-        if not self.keras["unit_forget_bias"] and self.rnn.init == "lstmkit" and self.rnn.bias:
-            with torch.no_grad():
-                for w in self.rnn.layer_weights():
-                    w.b_ih.chunk(4)[1].zero_()  # gate order i, f, g, o; b_hh starts at zero
+
+def _forget_bias_option(unit_forget_bias: bool, use_bias: bool, options: dict) -> dict:
+    """Keras's unit_forget_bias=False as lstmkit.nn's forget_bias=0.0, where a bias holds it."""
+    if unit_forget_bias:
+        return {}
+    if options.get("forget_bias") not in (None, 0, 0.0):
+        raise ValueError(
+            f"unit_forget_bias=False asks for a forget-gate bias of 0, but "
+            f"forget_bias={options['forget_bias']!r} was given; pass one of them"
+        )
+    if not (use_bias or options.get("layer_norm")):
+        return {}  # no bias anywhere: nothing to set
+    return {"forget_bias": 0.0}
 
 
 @register
