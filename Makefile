@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/lstmkit demo
+	$(BIN)/lstmkit forecast --dataset airline --holdout 36 --out out/airline
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
