@@ -60,7 +60,7 @@ def test_train_config_rejects_bad_values(kwargs, message):
 @pytest.mark.parametrize(
     ("text", "cell"),
     [("lstm", Cell("lstm")), ("gru", Cell("gru")), ("rnn", Cell("rnn")),
-     ("lstm:NIG", Cell("lstm", "NIG"))],
+     ("elman", Cell("elman")), ("lstm:NIG", Cell("lstm", "NIG"))],
 )  # fmt: skip
 def test_parse_cell(text, cell):
     assert parse_cell(text) == cell and cell.label == text
@@ -69,8 +69,8 @@ def test_parse_cell(text, cell):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("lstmm", "cell: expected 'lstm', 'gru', 'rnn' or 'lstm:ABLATION' (e.g. 'lstm:NIG'), "
-                  "got 'lstmm'"),
+        ("lstmm", "cell: expected 'lstm', 'gru', 'rnn', 'elman' or 'lstm:ABLATION' "
+                  "(e.g. 'lstm:NIG'), got 'lstmm'"),
         ("gru:NIG", "cell: only the LSTM has ablations ('lstm:NAME'), got 'gru:NIG'"),
         ("lstm:", "cell: expected an ablation name after 'lstm:', got 'lstm:'"),
     ],
@@ -117,6 +117,20 @@ def test_sequence_model_matches_torch_modules_with_the_same_weights():
     h, _ = ref(x)
     expected = model.head(torch.cat([h, x], -1))
     assert torch.allclose(model(x), expected, atol=1e-6)
+
+
+def test_elman_cell_computes_the_rnn_but_cuts_the_gradient_after_one_step():
+    torch.manual_seed(0)
+    model = SequenceModel(parse_cell("elman"), 3, 5, 2)
+    ref = torch.nn.RNN(3, 5, batch_first=True)
+    ref.load_state_dict({f"{k}_l0": v for k, v in model.rnn.state_dict().items()})
+    x = torch.randn(2, 6, 3, requires_grad=True)
+    out = model(x)
+    assert torch.allclose(out, model.head(ref(x)[0]), atol=1e-6)
+    (grad,) = torch.autograd.grad(out[:, 4].sum(), x)
+    assert grad[:, 4].abs().sum() > 0 and not grad[:, :4].any()  # only the current input
+    (full,) = torch.autograd.grad(model.head(ref(x)[0])[:, 4].sum(), x)
+    assert full[:, 3].abs().sum() > 0  # full BPTT would reach the earlier steps
 
 
 def test_chrono_init_spreads_memory_spans_over_one_to_t_max():
@@ -194,7 +208,7 @@ def test_experiment_command_runs_and_prints_the_table(tmp_path, capsys):
     [
         (["experiment", "adding-7"], "argument name: invalid choice: 'adding-7'"),
         (["experiment", "reber", "--cell", "lsm"],
-         "argument --cell: expected 'lstm', 'gru', 'rnn' or 'lstm:ABLATION'"),
+         "argument --cell: expected 'lstm', 'gru', 'rnn', 'elman' or 'lstm:ABLATION'"),
         (["experiment", "reber", "--cell", "rnn:X"],
          "argument --cell: only the LSTM has ablations"),
         (["experiment", "reber", "--seeds", "0"],

@@ -1,6 +1,10 @@
 """The networks the experiments train: one recurrent layer and a linear read-out.
 
-A cell is named ``"lstm"``, ``"gru"`` or ``"rnn"`` (Elman). ``"lstm:NAME"`` builds
+A cell is named ``"lstm"``, ``"gru"`` or ``"rnn"`` (an Elman network trained by full
+backpropagation through time). ``"elman"`` is the same Elman network trained by Elman's
+(1990) own procedure, as in the paper's comparisons: the previous hidden state (the
+"context units") enters each step as a plain input, so the gradient is truncated after
+one step. ``"lstm:NAME"`` builds
 ``lstmkit.nn.LSTM(..., ablation="NAME")``, the hook for the LSTM variants of Greff et al.
 (2017) ("NIG" no input gate, "NFG" no forget gate, ...): the name is passed through
 unchanged, so every variant the LSTM layer knows can be run by name.
@@ -20,9 +24,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..nn import GRU, LSTM, RNN
+from ..nn import GRU, LSTM, RNN, RNNCell
 
-LAYERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+LAYERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "elman": RNNCell}
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ def parse_cell(text: str) -> Cell:
     kind, colon, ablation = text.partition(":")
     if kind not in LAYERS:
         raise ValueError(
-            f"cell: expected 'lstm', 'gru', 'rnn' or 'lstm:ABLATION' (e.g. 'lstm:NIG'), "
+            f"cell: expected 'lstm', 'gru', 'rnn', 'elman' or 'lstm:ABLATION' (e.g. 'lstm:NIG'), "
             f"got {text!r}"
         )
     if colon and kind != "lstm":
@@ -78,7 +82,10 @@ class SequenceModel(nn.Module):
         super().__init__()
         options = {"ablation": cell.ablation} if cell.ablation else {}
         try:
-            self.rnn = LAYERS[cell.kind](input_size, hidden_size, batch_first=True, **options)
+            if cell.kind == "elman":
+                self.rnn = RNNCell(input_size, hidden_size)
+            else:
+                self.rnn = LAYERS[cell.kind](input_size, hidden_size, batch_first=True, **options)
         except TypeError as error:
             if cell.ablation and "ablation" in str(error):
                 raise ValueError(
@@ -92,10 +99,24 @@ class SequenceModel(nn.Module):
             chrono_init_(self.rnn, chrono)
 
     def forward(self, x: Tensor) -> Tensor:
-        out, _ = self.rnn(x)  # (B, T, H)
+        if isinstance(self.rnn, RNNCell):
+            out = elman_context(self.rnn, x)  # (B, T, H)
+        else:
+            out, _ = self.rnn(x)  # (B, T, H)
         if self.skip:
             out = torch.cat([out, x], dim=-1)  # (B, T, H + I)
         return self.head(out)  # (B, T, O)
+
+
+def elman_context(cell: RNNCell, x: Tensor) -> Tensor:
+    """(B, T, H) hidden states of ``cell`` over ``x`` (B, T, I), with the gradient cut
+    between steps: each step sees the previous state as a constant input (Elman 1990)."""
+    h = x.new_zeros(x.shape[0], cell.hidden_size)  # (B, H)
+    states = []
+    for t in range(x.shape[1]):
+        h = cell(x[:, t], h.detach())
+        states.append(h)
+    return torch.stack(states, dim=1)  # (B, T, H)
 
 
 @torch.no_grad()
@@ -112,9 +133,9 @@ def chrono_init_(layer: nn.Module, t_max: int) -> None:
     """
     if t_max < 2:
         raise ValueError(f"chrono: expected T_max >= 2, got {t_max}")
-    mode, hidden = layer.spec.mode, layer.spec.hidden_size
-    if mode == "rnn":
+    if isinstance(layer, RNNCell) or layer.spec.mode == "rnn":
         return
+    mode, hidden = layer.spec.mode, layer.spec.hidden_size
     for w in layer.layer_weights():
         if w.b_ih is None:
             continue

@@ -49,6 +49,7 @@ def load_result(path: Path) -> RunResult:
     except TypeError as error:
         raise ValueError(f"{path}: not a run result ({error})") from None
     result.history = [tuple(h) for h in result.history]
+    result.training = [tuple(h) for h in result.training]
     return result
 
 

@@ -11,7 +11,7 @@ Example:
     >>> from lstmkit.experiments.models import parse_cell
     >>> config = TrainConfig(hidden_size=8, batch_size=4, check_every=8, budget=16)
     >>> result = train(AddingTask(20), parse_cell("lstm"), config, seed=0, quiet=True)
-    >>> result.seen, [h[0] for h in result.history]     # sequences seen, checks made
+    >>> result.seen, [h[0] for h in result.training]    # sequences seen, checks made
     (16, [8, 16])
 """
 
@@ -44,6 +44,10 @@ class TrainConfig:
             the best so far multiplies the learning rate by ``decay`` (1 turns this off).
             It buys the precision the criteria ask for without slowing the search before.
         tune_below: the share of wrong training sequences under which fine-tuning starts.
+        test_below: the held-out test set is scored at a check only when at most this
+            share of the training sequences since the previous check were wrong (and at
+            the end of the budget): success needs far fewer, so nothing is missed, and
+            long runs far from success skip the cost.
         check_every: sequences between two scorings on the test set.
         budget: sequences after which a run without success counts as a failure.
         chrono: 0 for lstmkit's initialisation, else T_max of the chrono gate-bias
@@ -57,6 +61,7 @@ class TrainConfig:
     clip: float = 1.0
     decay: float = 0.5
     tune_below: float = 0.1
+    test_below: float = 0.2
     check_every: int = 2000
     budget: int = 100_000
     chrono: int = 0
@@ -71,8 +76,11 @@ class TrainConfig:
             raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
         if not 0 < self.decay <= 1:
             raise ValueError(f"decay: expected a number in (0, 1], got {self.decay!r}")
-        if not 0 <= self.tune_below <= 1:
-            raise ValueError(f"tune_below: expected a number in [0, 1], got {self.tune_below!r}")
+        for name in ("tune_below", "test_below"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(
+                    f"{name}: expected a number in [0, 1], got {getattr(self, name)!r}"
+                )
 
 
 @dataclass
@@ -80,7 +88,9 @@ class RunResult:
     """One training run: whether and when it met the criterion.
 
     ``sequences`` is the number of training sequences seen at the first successful check
-    (None if the run failed); ``history`` lists ``(sequences, wrong, test_loss)`` per check.
+    (None if the run failed); ``history`` lists ``(sequences, wrong, test_loss)`` for each
+    check that scored the test set, ``training`` ``(sequences, wrong share, mean loss)`` of
+    the training sequences for every check.
     """
 
     task: str
@@ -96,6 +106,7 @@ class RunResult:
     seconds: float
     config: dict = field(default_factory=dict)
     history: list[tuple[int, int, float]] = field(default_factory=list)
+    training: list[tuple[int, float, float]] = field(default_factory=list)
 
 
 def build_model(task: Task, cell: Cell, config: TrainConfig) -> SequenceModel:
@@ -160,13 +171,16 @@ def train(
             wrong += int(task.wrong(out.detach(), batch).sum())
             if result.seen >= next_check or result.seen >= config.budget:
                 next_check += config.check_every
-                if wrong < config.tune_below * len(losses) * config.batch_size:
-                    plateau.step(sum(losses) / len(losses))
+                mean, share = sum(losses) / len(losses), wrong / (len(losses) * config.batch_size)
+                result.training.append((result.seen, share, mean))
+                if share < config.tune_below:
+                    plateau.step(mean)
                 losses, wrong = [], 0
-                result.wrong, test_loss = evaluate(model, task, test)
-                result.history.append((result.seen, result.wrong, test_loss))
-                if result.wrong <= task.max_wrong:
-                    result.solved, result.sequences = True, result.seen
+                if share <= config.test_below or result.seen >= config.budget:
+                    result.wrong, test_loss = evaluate(model, task, test)
+                    result.history.append((result.seen, result.wrong, test_loss))
+                    if result.wrong <= task.max_wrong:
+                        result.solved, result.sequences = True, result.seen
             bar.update(loss=float(loss.detach()), wrong=result.wrong)
     result.seconds = time.perf_counter() - start
     return result
