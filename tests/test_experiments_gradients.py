@@ -43,7 +43,7 @@ def test_figure_and_numbers_are_written(tmp_path, monkeypatch):
     curves = {
         name: {"init": [1.0, 0.1, 0.01], "trained": [1.0, 0.5, 0.2], "sequences": [64],
                "solved": [0.0]}
-        for name in gradients.CELLS
+        for name, _, _ in gradients.VARIANTS
     }  # fmt: skip
     monkeypatch.setattr(gradients, "gradient_curves", lambda *a, **k: curves)
     path = tmp_path / "fig.png"
@@ -61,7 +61,7 @@ def test_gradient_curves_measure_before_and_after_training(monkeypatch):
     experiment = replace(gradients.get_experiment("adding-100"), make_task=small_task)
     monkeypatch.setattr(gradients, "get_experiment", lambda name: experiment)
     curves = gradients.gradient_curves("adding-100", sequences=32)
-    assert set(curves) == {"rnn", "gru", "lstm"}
+    assert set(curves) == {"rnn", "gru", "lstm", "lstm, forget bias 1"}
     for curve in curves.values():
         assert len(curve["init"]) == len(curve["trained"]) == 20
         assert curve["sequences"] == [32] and curve["init"] != curve["trained"]

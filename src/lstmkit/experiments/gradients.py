@@ -34,6 +34,9 @@ from .registry import get_experiment
 from .training import build_model, train
 
 CELLS = ("rnn", "gru", "lstm")
+# (curve name, cell, chrono override): the LSTM also without the chrono initialisation,
+# i.e. with lstmkit's forget bias of 1, to show what the initialisation contributes.
+VARIANTS = (*((c, c, None) for c in CELLS), ("lstm, forget bias 1", "lstm", 0))
 
 
 def gradient_by_distance(model: SequenceModel, task: Task, batch: Batch) -> Tensor:
@@ -57,19 +60,21 @@ def gradient_curves(
     """Gradient norms by distance for each cell, at initialisation and after training.
 
     Each cell is trained as the experiment prescribes, for at most ``sequences`` training
-    sequences (it stops early once it meets the success criterion).
+    sequences (it stops early once it meets the success criterion); the LSTM a second
+    time without the chrono initialisation (curve ``"lstm, forget bias 1"``).
     """
     spec = get_experiment(experiment)
     task = spec.make_task(seed)
     config = replace(spec.config, budget=sequences)
     batch = task.sample(256, torch.Generator().manual_seed(seed + 1))
     curves: dict[str, dict[str, list[float]]] = {}
-    for name in CELLS:
-        cell = parse_cell(name)
+    for name, kind, chrono in VARIANTS:
+        cell = parse_cell(kind)
+        setting = config if chrono is None else replace(config, chrono=chrono)
         torch.manual_seed(seed)
-        model = build_model(task, cell, config)
+        model = build_model(task, cell, setting)
         start = gradient_by_distance(model, task, batch).tolist()
-        run = train(task, cell, config, seed, quiet=quiet, model=model)
+        run = train(task, cell, setting, seed, quiet=quiet, model=model)
         end = gradient_by_distance(model, task, batch).tolist()
         curves[name] = {"init": start, "trained": end, "sequences": [run.seen], "solved": [
             float(run.solved)]}  # fmt: skip
@@ -85,6 +90,7 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str | Path, tit
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     colors = {"rnn": "tab:red", "gru": "tab:green", "lstm": "tab:blue"}
+    labels = {"rnn": "RNN", "gru": "GRU (chrono init)", "lstm": "LSTM (chrono init)"}
     for ax, stage, label in zip(
         axes, ("init", "trained"), ("at initialisation", "after training"), strict=True
     ):
@@ -93,7 +99,9 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str | Path, tit
             if stage == "trained":
                 solved = "solved" if curve["solved"][0] else "not solved"
                 suffix = f" ({int(curve['sequences'][0]):,} seq., {solved})"
-            ax.semilogy(curve[stage], label=f"{name.upper()}{suffix}", color=colors.get(name))
+            style = {"color": colors.get(name, "tab:purple"), "ls": "-" if name in colors else "--"}
+            label = labels.get(name, name.replace("lstm", "LSTM"))
+            ax.semilogy(curve[stage], label=f"{label}{suffix}", **style)
         ax.set_title(label)
         ax.set_xlabel("distance of the input step from the loss (steps)")
         ax.grid(True, which="major", alpha=0.3)

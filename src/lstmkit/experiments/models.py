@@ -126,10 +126,11 @@ def chrono_init_(layer: nn.Module, t_max: int) -> None:
     A gate that keeps a fraction f of the memory per step remembers for about 1 / (1 - f)
     steps. Drawing each unit's forget bias as log(u), u uniform in [1, t_max - 1], spreads
     the units' memory spans over 1 .. t_max steps at initialisation instead of the ~4
-    steps a forget bias of 1 gives, so gradients reach back over long lags from the first
-    update. LSTM: forget bias log(u) and input bias -log(u); GRU: the update gate z (h
-    keeps z of its old value) gets log(u). The Elman RNN has no gates and is left as is.
-    The bias goes into ``b_ih``; the matching slice of ``b_hh`` is zeroed.
+    steps a forget bias of 1 gives, so the cell state, and the error flowing back through
+    it, lasts over long lags from the first update. LSTM: forget bias log(u) and input
+    bias -log(u); GRU: the update gate z (h keeps z of its old value) gets log(u). The
+    Elman RNN has no gates and is left as is. The bias goes into ``b_ih``; the matching
+    slice of ``b_hh`` is zeroed.
     """
     if t_max < 2:
         raise ValueError(f"chrono: expected T_max >= 2, got {t_max}")
