@@ -35,7 +35,16 @@ def test_a_run_that_cannot_learn_fails_at_its_budget():
     config = TrainConfig(lr=1e-9, batch_size=8, check_every=16, budget=40)
     result = train(AddingTask(20), parse_cell("rnn"), config, seed=1, quiet=True)
     assert not result.solved and result.sequences is None
-    assert result.seen == 40 and [h[0] for h in result.history] == [16, 32, 40]
+    assert result.seen == 40 and [h[0] for h in result.training] == [16, 32, 40]
+    assert [h[0] for h in result.history] == [40]  # far from success: scored at the end only
+    assert all(share == 1.0 for _, share, _ in result.training)
+
+
+def test_the_test_set_is_scored_at_every_check_when_allowed():
+    config = TrainConfig(lr=1e-9, batch_size=8, check_every=16, budget=40, test_below=1.0)
+    result = train(AddingTask(20), parse_cell("rnn"), config, seed=1, quiet=True)
+    assert [h[0] for h in result.history] == [16, 32, 40]
+    assert all(w == result.wrong for _, w, _ in result.history[-1:])
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", help="comma-separated cells to run, e.g. lstm or rnn,gru")
     parser.add_argument("--experiments", help="comma-separated experiment names")
+    parser.add_argument("--seeds", type=int, help="at most this many seeds per run of the plan")
     parser.add_argument("--report", action="store_true", help="no training: table and figure")
     parser.add_argument("--no-figure", action="store_true", help="skip the gradient figure")
     parser.add_argument("--quiet", action="store_true")
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report:
         for name, cell, seeds in PLAN:
             if (cells is None or cell in cells) and (names is None or name in names):
-                run_experiment(name, parse_cell(cell), seeds, RESULTS, quiet=args.quiet)
+                count = min(seeds, args.seeds) if args.seeds else seeds
+                run_experiment(name, parse_cell(cell), count, RESULTS, quiet=args.quiet)
                 write_report(HERE / "RESULTS.md")
     write_report(HERE / "RESULTS.md")
     if not args.no_figure:
