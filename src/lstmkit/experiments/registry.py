@@ -51,18 +51,18 @@ def _experiments() -> dict[str, Experiment]:
         Experiment(
             "reber", "1: embedded Reber grammar", lambda seed: EmbeddedReberTask(seed),
             cfg(1000, 100_000),
-            {"lstm": "97-100 % (8,440-39,740)", "elman": "0 % (Elman net, > 200,000)",
+            {"lstm": "97-100 % (means 8,440-39,740)", "elman": "0 % (Elman net, > 200,000)",
              "rnn": "RTRL: some runs (25,000-173,000)"}, 8_440,
         ),
         Experiment(
             "long-lag", "2a: noise-free long time lag, p = 100", lambda _: LongLagTask(100),
             replace(cfg(1000, 20_000, chrono=100), batch_size=8, skip=True),
-            {"lstm": "100 % (5,040)", "rnn": "0 % (BPTT and RTRL, > 5,000,000)"}, 5_040,
+            {"lstm": "100 % (mean 5,040)", "rnn": "0 % (BPTT and RTRL, > 5,000,000)"}, 5_040,
         ),
         *(
             Experiment(
                 f"adding-{t}", f"4: adding problem, T = {t}", lambda _, t=t: AddingTask(t),
-                cfg(check, 100_000, chrono=t), {"lstm": f"100 % ({paper:,})"}, paper,
+                cfg(check, 100_000, chrono=t), {"lstm": f"mean {paper:,}"}, paper,
             )
             for t, check, paper in ((100, 2000, 74_000), (500, 2000, 209_000),
                                     (1000, 4000, 853_000))
@@ -70,13 +70,13 @@ def _experiments() -> dict[str, Experiment]:
         Experiment(
             "multiplication", "5: multiplication, T = 100",
             lambda _: MultiplicationTask(100), cfg(2000, 200_000, chrono=100),
-            {"lstm": "1,273,000 (<= 15 wrong); 482,000 (<= 170 wrong)"}, 1_273_000, 170,
+            {"lstm": "mean 1,273,000 (<= 15 wrong), 482,000 (<= 170)"}, 1_273_000, 170,
         ),
         *(
             Experiment(
                 f"order-{v}", f"6{v[-1]}: temporal order, {n} symbols",
                 lambda _, v=v: TemporalOrderTask(v), cfg(2000, budget, chrono=110),
-                {"lstm": f"100 % ({paper:,})"}, paper,
+                {"lstm": f"mean {paper:,}"}, paper,
             )
             for v, n, budget, paper in (("6a", 2, 100_000, 31_390), ("6b", 3, 200_000, 571_100))
         ),
