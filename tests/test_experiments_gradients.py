@@ -50,6 +50,10 @@ def test_figure_and_numbers_are_written(tmp_path, monkeypatch):
     assert gradients.gradient_figure(path) == curves
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
     assert json.loads(path.with_suffix(".json").read_text()) == curves
+    path.unlink()
+    monkeypatch.setattr(gradients, "gradient_curves", None)  # replot must not measure
+    assert gradients.gradient_figure(path, replot=True) == curves
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_gradient_curves_measure_before_and_after_training(monkeypatch):

@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, help="at most this many seeds per run of the plan")
     parser.add_argument("--report", action="store_true", help="no training: table and figure")
     parser.add_argument("--no-figure", action="store_true", help="skip the gradient figure")
+    parser.add_argument(
+        "--replot", action="store_true", help="draw the figure again from its JSON numbers"
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 write_report(HERE / "RESULTS.md")
     write_report(HERE / "RESULTS.md")
     if not args.no_figure:
-        gradient_figure(HERE / "vanishing_gradient.png", quiet=args.quiet)
+        gradient_figure(HERE / "vanishing_gradient.png", quiet=args.quiet, replot=args.replot)
     return 0
 
 

@@ -91,7 +91,7 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str | Path, tit
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     colors = {"rnn": "tab:red", "gru": "tab:green", "lstm": "tab:blue"}
     labels = {"rnn": "RNN", "gru": "GRU (chrono init)", "lstm": "LSTM (chrono init)"}
-    for ax, stage, label in zip(
+    for ax, stage, title_text in zip(
         axes, ("init", "trained"), ("at initialisation", "after training"), strict=True
     ):
         for name, curve in curves.items():
@@ -102,7 +102,7 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str | Path, tit
             style = {"color": colors.get(name, "tab:purple"), "ls": "-" if name in colors else "--"}
             label = labels.get(name, name.replace("lstm", "LSTM"))
             ax.semilogy(curve[stage], label=f"{label}{suffix}", **style)
-        ax.set_title(label)
+        ax.set_title(title_text)
         ax.set_xlabel("distance of the input step from the loss (steps)")
         ax.grid(True, which="major", alpha=0.3)
         ax.legend()
@@ -114,11 +114,22 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str | Path, tit
 
 
 def gradient_figure(
-    path: str | Path, experiment: str = "adding-100", sequences: int = 30_000, quiet: bool = True
+    path: str | Path,
+    experiment: str = "adding-100",
+    sequences: int = 30_000,
+    quiet: bool = True,
+    replot: bool = False,
 ) -> dict[str, dict[str, list[float]]]:
-    """Measure the curves, save the PNG at ``path`` and the numbers beside it as JSON."""
-    curves = gradient_curves(experiment, sequences, quiet=quiet)
+    """Measure the curves, save the PNG at ``path`` and the numbers beside it as JSON.
+
+    ``replot`` draws the PNG again from the JSON already there, without measuring.
+    """
+    numbers = Path(path).with_suffix(".json")
+    if replot:
+        curves = json.loads(numbers.read_text())
+    else:
+        curves = gradient_curves(experiment, sequences, quiet=quiet)
+        numbers.write_text(json.dumps(curves, allow_nan=False) + "\n")
     task = get_experiment(experiment).make_task(0)
     plot_curves(curves, path, f"Gradient of the loss w.r.t. each input step, {task.name}")
-    Path(path).with_suffix(".json").write_text(json.dumps(curves, allow_nan=False) + "\n")
     return curves
