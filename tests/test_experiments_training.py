@@ -175,6 +175,8 @@ def test_runner_keeps_each_run_and_reuses_it(tmp_path, monkeypatch):
     monkeypatch.setattr("lstmkit.experiments.runner.train", fail)
     again = run_experiment("adding-100", parse_cell("rnn"), 2, tmp_path, budget=32, quiet=True)
     assert again == runs
+    later = run_experiment("adding-100", parse_cell("rnn"), 1, tmp_path, 32, True, first_seed=1)
+    assert later == runs[1:]  # seed 1 alone, reused
     with pytest.raises(ValueError, match="was made with other settings"):
         run_experiment("adding-100", parse_cell("rnn"), 1, tmp_path, budget=64, quiet=True)
 

@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", help="comma-separated cells to run, e.g. lstm or rnn,gru")
     parser.add_argument("--experiments", help="comma-separated experiment names")
     parser.add_argument("--seeds", type=int, help="at most this many seeds per run of the plan")
+    parser.add_argument("--first-seed", type=int, default=0, help="skip the seeds below this")
     parser.add_argument("--report", action="store_true", help="no training: table and figure")
     parser.add_argument("--no-figure", action="store_true", help="skip the gradient figure")
     parser.add_argument(
@@ -82,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, cell, seeds in PLAN:
             if (cells is None or cell in cells) and (names is None or name in names):
                 count = min(seeds, args.seeds) if args.seeds else seeds
-                run_experiment(name, parse_cell(cell), count, RESULTS, quiet=args.quiet)
+                first, count = args.first_seed, count - args.first_seed
+                if count > 0:
+                    cell_ = parse_cell(cell)
+                    run_experiment(name, cell_, count, RESULTS, quiet=args.quiet, first_seed=first)
                 write_report(HERE / "RESULTS.md")
     write_report(HERE / "RESULTS.md")
     if not args.no_figure:

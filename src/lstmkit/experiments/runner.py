@@ -64,12 +64,14 @@ def run_experiment(
     root: str | Path,
     budget: int | None = None,
     quiet: bool = False,
+    first_seed: int = 0,
 ) -> list[RunResult]:
-    """Runs of experiment ``name`` with seeds 0 .. seeds - 1, reusing finished ones."""
+    """Runs of experiment ``name`` with seeds ``first_seed`` .. ``first_seed + seeds - 1``,
+    reusing finished ones (start processes at different ``first_seed`` to run in parallel)."""
     experiment = get_experiment(name)
     config = experiment.config if budget is None else replace(experiment.config, budget=budget)
     results = []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         path = result_path(root, name, cell.label, seed)
         if path.exists():
             result = load_result(path)
