@@ -13,6 +13,7 @@ from lstmkit.experiments import EXPERIMENTS, TrainConfig, parse_cell, train
 from lstmkit.experiments.adding import AddingTask
 from lstmkit.experiments.models import Cell, SequenceModel, chrono_init_
 from lstmkit.experiments.runner import (
+    experiment_rows,
     load_result,
     result_path,
     results_table,
@@ -200,6 +201,12 @@ def test_summary_median_and_table(tmp_path):
     table = results_table(tmp_path, list(EXPERIMENTS))
     assert "| 4: adding problem, T = 100 | lstm | <= 3 of 2560 wrong | 0/3 (0 %) |" in table
     assert "none within 32" in table and "mean 74,000" in table
+    runs = run_experiment("multiplication", parse_cell("lstm"), 1, tmp_path, budget=32, quiet=True)
+    runs[0].history = [(10, 100, 0.1), (20, 10, 0.1)]  # <= 170 wrong at 10, <= 15 at 20
+    runs[0].solved, runs[0].sequences = True, 20
+    rows = experiment_rows(EXPERIMENTS["multiplication"], {"lstm": runs})
+    assert rows[0].endswith("| 20 | mean 1,273,000 (<= 15 wrong), 482,000 (<= 170) | 0.00 |")
+    assert "| lstm (<= 170 wrong) | <= 170 of 2560 wrong | 1/1 (100 %) | 10 |" in rows[1]
 
 
 # -- command line ------------------------------------------------------------------------------

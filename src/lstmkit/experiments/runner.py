@@ -140,17 +140,26 @@ def experiment_rows(experiment: Experiment, found: dict[str, list[RunResult]]) -
     rows = []
     for cell in sorted(found, key=lambda c: (c != "lstm", c)):
         s = summarize(found[cell])
-        rows.append(_row(experiment, cell, s, found[cell][0].test_size, found[cell][0].max_wrong))
+        size, paper = found[cell][0].test_size, experiment.paper_sequences
+        rows.append(_row(experiment, cell, s, size, found[cell][0].max_wrong, paper))
         if experiment.milestone_wrong is not None:
-            coarse = summarize(found[cell], experiment.milestone_wrong)
+            level = experiment.milestone_wrong
+            coarse = summarize(found[cell], level)
+            label = f"{cell} (<= {level} wrong)"
             rows.append(
-                _row(experiment, f"{cell} (<= {experiment.milestone_wrong} wrong)", coarse,
-                     found[cell][0].test_size, experiment.milestone_wrong)
-            )  # fmt: skip
+                _row(experiment, label, coarse, size, level, experiment.milestone_sequences)
+            )
     return rows
 
 
-def _row(experiment: Experiment, cell: str, s: Summary, test_size: int, max_wrong: int) -> str:
+def _row(
+    experiment: Experiment,
+    cell: str,
+    s: Summary,
+    test_size: int,
+    max_wrong: int,
+    paper_n: int | None,
+) -> str:
     rate = f"{s.solved}/{s.runs} ({100 * s.solved / s.runs:.0f} %)"
     if s.median is None:
         seqs = f"none within {s.budget:,}"
@@ -159,8 +168,8 @@ def _row(experiment: Experiment, cell: str, s: Summary, test_size: int, max_wron
     kind = cell.split(" ")[0].split(":")[0]
     paper = experiment.paper.get(kind, "-")
     ratio = "-"
-    if s.median is not None and experiment.paper_sequences and kind == "lstm":
-        ratio = f"{s.median / experiment.paper_sequences:.2f}"
+    if s.median is not None and paper_n and kind == "lstm":
+        ratio = f"{s.median / paper_n:.2f}"
     criterion = f"<= {max_wrong} of {test_size} wrong"
     return f"| {experiment.title} | {cell} | {criterion} | {rate} | {seqs} | {paper} | {ratio} |"
 
