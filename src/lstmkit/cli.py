@@ -35,7 +35,63 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress output")
     demo.set_defaults(run=_demo)
     forecast_command.add_parser(sub)
+    _add_experiment_parser(sub)
     return parser
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    import torch
+
+    from .experiments import EXPERIMENTS, SequenceModel, results_table, run_experiment
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    cells = args.cell or [_cell("lstm")]
+    try:
+        for cell in cells:
+            SequenceModel(cell, 1, 1, 1)  # an unknown ablation fails now, not after hours
+        for name in names:
+            for cell in cells:
+                run_experiment(name, cell, args.seeds, args.results, args.budget, args.quiet)
+    except ValueError as error:
+        print(f"lstmkit experiment: error: {error}", file=sys.stderr)
+        return 2
+    print(results_table(args.results, names))
+    return 0
+
+
+def _add_experiment_parser(sub: argparse._SubParsersAction) -> None:
+    from .experiments import EXPERIMENTS
+
+    exp = sub.add_parser(
+        "experiment",
+        help="run an experiment of Hochreiter & Schmidhuber (1997) and compare with the paper",
+    )
+    exp.add_argument("name", choices=[*EXPERIMENTS, "all"], help="which experiment, or all")
+    exp.add_argument(
+        "--cell",
+        type=_cell,
+        action="append",
+        help="lstm, gru, rnn or lstm:ABLATION (e.g. lstm:NIG); repeat for several (lstm)",
+    )
+    exp.add_argument("--seeds", type=_positive, default=3, help="runs, seeds 0 .. N-1 (3)")
+    exp.add_argument("--budget", type=_positive, help="training sequences per run (per experiment)")
+    exp.add_argument(
+        "--results", default="out/experiments", help="folder of per-run JSON results, reused"
+    )
+    exp.add_argument("--threads", type=_positive, help="torch CPU threads (torch's default)")
+    exp.add_argument("--quiet", action="store_true", help="no progress output")
+    exp.set_defaults(run=_experiment)
+
+
+def _cell(text: str):
+    from .experiments import parse_cell
+
+    try:
+        return parse_cell(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("cell: ")) from None
 
 
 def _positive(text: str) -> int:

@@ -1,0 +1,98 @@
+"""Regenerate every result in benchmarks/experiments/: the runs, the table, the figure.
+
+    python benchmarks/experiments/run_all.py            # everything (hours on one core)
+    python benchmarks/experiments/run_all.py --report   # only rebuild table and figure
+
+Runs are kept one JSON file each under ``results/`` and are reused, so the command can be
+interrupted and started again; it continues with the first run that has no file. Runs go
+in the order of ``PLAN`` (cheap before expensive). ``--cells`` / ``--experiments`` pick a
+part, e.g. to run the LSTM and the other cells in two processes at once.
+The table between the markers in RESULTS.md is rewritten from the JSON files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from lstmkit.experiments import EXPERIMENTS, parse_cell, results_table, run_experiment
+from lstmkit.experiments.gradients import gradient_figure
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+# (experiment, cell, seeds), in the order they are run: the LSTM first, the adding problem's
+# long versions early; then the other cells, the slowest last.
+LSTM_ORDER = ["reber", "adding-100", "order-6a", "adding-500", "adding-1000", "multiplication",
+              "order-6b", "long-lag", "copy"]  # fmt: skip
+OTHERS = ["reber", "long-lag", "adding-100", "order-6a", "multiplication", "order-6b", "copy"]
+PLAN = [
+    *((name, "lstm", 3) for name in LSTM_ORDER),
+    ("reber", "elman", 3),  # the paper's Elman net: Elman's one-step truncated training
+    *((name, cell, 3) for name in OTHERS for cell in ("rnn", "gru")),
+    *((name, cell, 1) for name in ("adding-500", "adding-1000") for cell in ("rnn", "gru")),
+]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
+        f"Python {platform.python_version()}, {platform.system()}"
+    )
+
+
+def write_report(path: Path) -> None:
+    """Replace the table between the markers of RESULTS.md with one built from results/."""
+    text = path.read_text()
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    table = results_table(RESULTS, list(EXPERIMENTS))
+    path.write_text(f"{head}{BEGIN}\n{table}\n\nMachine: {machine()}.\n{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", help="comma-separated cells to run, e.g. lstm or rnn,gru")
+    parser.add_argument("--experiments", help="comma-separated experiment names")
+    parser.add_argument("--seeds", type=int, help="at most this many seeds per run of the plan")
+    parser.add_argument("--first-seed", type=int, default=0, help="skip the seeds below this")
+    parser.add_argument("--report", action="store_true", help="no training: table and figure")
+    parser.add_argument("--no-figure", action="store_true", help="skip the gradient figure")
+    parser.add_argument(
+        "--replot", action="store_true", help="draw the figure again from its JSON numbers"
+    )
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    cells = args.cells.split(",") if args.cells else None
+    names = args.experiments.split(",") if args.experiments else None
+    if not args.report:
+        for name, cell, seeds in PLAN:
+            if (cells is None or cell in cells) and (names is None or name in names):
+                count = min(seeds, args.seeds) if args.seeds else seeds
+                first, count = args.first_seed, count - args.first_seed
+                if count > 0:
+                    cell_ = parse_cell(cell)
+                    run_experiment(name, cell_, count, RESULTS, quiet=args.quiet, first_seed=first)
+                write_report(HERE / "RESULTS.md")
+    write_report(HERE / "RESULTS.md")
+    if not args.no_figure:
+        gradient_figure(HERE / "vanishing_gradient.png", quiet=args.quiet, replot=args.replot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
