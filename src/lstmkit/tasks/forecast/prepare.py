@@ -178,7 +178,9 @@ def _check_time(data: pd.DataFrame, time: str, fill: str | None):
             data = data.set_index(time).reindex(full).rename_axis(time).reset_index()
         return pd.Index(data[time].to_numpy(), name=time), None, data
     try:
-        stamps = pd.to_datetime(raw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas warns when it must guess each format
+            stamps = pd.to_datetime(raw)
     except (ValueError, TypeError) as err:
         raise ValueError(f"time: column {time!r} must hold dates or integer steps; {err}") from None
     _check_order(stamps.to_numpy(), raw)
