@@ -97,7 +97,7 @@ void forward_direction(const FwdArgs<T>& a, const Worker& w) {
   constexpr int UB = kMaxBlocks / G;  // unit blocks per panel
   const int64_t B = a.B, H = a.H, P = a.P;
   const Range units = share(blocks(H, N), w.index, w.size);
-  for (int64_t ub = units.begin; ub < units.end; ub += UB) {
+  for (int64_t ub = units.begin; ub < units.end && !a.folded; ub += UB) {
     const int nb = int(std::min<int64_t>(UB, units.end - ub));
     auto col = [H](int64_t u, int g) { return g * H + u; };
     pack_panel(a.w_hh, P, 1, P, H, int(ub), nb, G, col, a.packed + ub * N * G * P);
@@ -120,7 +120,11 @@ void forward_direction(const FwdArgs<T>& a, const Worker& w) {
       const T* panel = a.packed + ub * N * G * P;
       for (int64_t row = 0; row < B; row += kMaxRows) {
         const int mr = int(std::min<int64_t>(kMaxRows, B - row));
-        tile_product(st.h_prev + row * P, P, P, panel, mr, nb * G, tile);
+        if (a.folded) {
+          tile = Tile<T>{};
+        } else {
+          tile_product(st.h_prev + row * P, P, P, panel, mr, nb * G, tile);
+        }
         for (int r = 0; r < mr; ++r) {
           const int64_t b = row + r;
           const bool ok = valid(a.lengths, t, b);

@@ -112,20 +112,24 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
   Tensor work = at::empty({d.D, scratch + panel_hh + panel_hr}, x2.options());
   FwdBuffers<T> buf;
   std::vector<FwdArgs<T>> args(d.D);
+  // A single step (a cell call): W_hh h0 goes into the same matrix products as W_ih x, and
+  // the loop only applies the gate math; packing W_hh would cost more than the step.
+  const bool folded = d.T == 1 && !d.proj && cell != kGRU;
   for (int64_t k = 0; k < d.D; ++k) {
     T* base = save ? ws[k].data_ptr<T>() : work[k].data_ptr<T>();
     T* gates = base;
     T* hs = save ? base + l.hs : gates + d.T * B * GH;
     T* cs = save ? base + l.cs : hs + 2 * B * P;
     T* rs = save ? base + l.rs : cs + 2 * B * H;
-    input_projection(x2, w_ih[k], b_ih, b_hh, k, cell, H,
-                     at::from_blob(gates, {d.T * B, GH}, x2.options()));
+    Tensor g = at::from_blob(gates, {d.T * B, GH}, x2.options());  // (T * B, GH)
+    input_projection(x2, w_ih[k], b_ih, b_hh, k, cell, H, g);
+    if (folded) g.addmm_(h0[k], w_hh[k].t());
     const int64_t first = (k == 1 && save) ? d.T : 0;  // slot of the initial state
     std::copy_n(h0[k].data_ptr<T>(), B * P, hs + first * B * P);
     if (cell == kLSTM) std::copy_n(c0->select(0, k).data_ptr<T>(), B * H, cs + first * B * H);
     FwdArgs<T>& a = args[k];
     a.T_ = d.T, a.B = B, a.H = H, a.P = P, a.GH = GH;
-    a.proj = d.proj, a.reverse = k == 1, a.save = save;
+    a.proj = d.proj, a.reverse = k == 1, a.save = save, a.folded = folded;
     a.gates = gates;
     a.extra = (save && cell == kGRU) ? base + l.extra : nullptr;
     a.w_hh = buf.hold(w_hh[k]);
@@ -140,7 +144,7 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
     a.packed_r = a.packed + panel_hh;
   }
   const int64_t flops = 2 * B * GH * P + (d.proj ? 2 * B * H * P : 0);
-  run_forward<T>(cell, args.data(), int(d.D), loop_threads(d, flops, N));
+  run_forward<T>(cell, args.data(), int(d.D), folded ? 1 : loop_threads(d, flops, N));
   for (int64_t k = 0; k < d.D; ++k) {  // the state after the last step
     const int64_t last = save ? (k == 1 ? 0 : d.T) : d.T % 2;
     std::copy_n(args[k].hs + last * B * P, B * P, args[k].h_n);

@@ -18,6 +18,7 @@ template <typename T>
 struct FwdArgs {
   int64_t T_, B, H, P, GH;
   bool proj, reverse, save;
+  bool folded;         // gates already hold W_hh h0 too (one step, see layer.cpp)
   T* gates;            // (T, B, GH) input projection; activations when saving
   T* extra;            // (T, B, H) GRU: saved W_hn h + b_hn; nullptr unless saving
   const T* w_hh;       // (GH, P)
