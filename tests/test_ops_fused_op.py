@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -94,6 +96,17 @@ def test_unsupported_names_the_option():
     assert fused.unsupported(RNNSpec("gru", 2, 3, reset_after=False)) == "reset_after=False"
     for spec in (RNNSpec("lstm", 2, 3, proj_size=1), RNNSpec("gru", 2, 3), RNNSpec("rnn", 2, 3)):
         assert fused.unsupported(spec) is None
+
+
+def test_options_added_to_the_spec_later_are_refused_until_served():
+    @dataclasses.dataclass(frozen=True)
+    class VariantSpec(RNNSpec):
+        peephole: bool = False
+
+    assert fused.unsupported(VariantSpec("lstm", 2, 3)) is None
+    assert fused.unsupported(VariantSpec("lstm", 2, 3, peephole=True)) == "peephole=True"
+    with pytest.raises(ValueError, match="do not support peephole=True"):
+        dispatch.choose_impl(VariantSpec("lstm", 2, 3, peephole=True), "fused")
 
 
 def test_kernel_rejects_inconsistent_arguments():

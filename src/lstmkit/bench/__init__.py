@@ -21,7 +21,7 @@ from .timing import machine, sgemm_peak
 def run(quick: bool = False, quiet: bool = False) -> dict:
     """Measure everything; the result is plain data (JSON-ready)."""
     points = grid(quick)
-    budget = 1.0 if quick else 2.5
+    budget = 0.5 if quick else 2.0
     peak = sgemm_peak()
     rows = []
     with Progress(len(points) + 1, "benchmark", quiet=quiet) as bar:

@@ -51,7 +51,7 @@ class Point:
 
 def grid(quick: bool = False) -> list[Point]:
     """The grid points; ``quick`` keeps a corner of it (small and medium shapes, LSTM first)."""
-    batches, hidden = ((1, 8, 32), (64, 256)) if quick else (BATCHES, HIDDEN)
+    batches, hidden = ((1, 8), (64, 256)) if quick else (BATCHES, HIDDEN)
     points = []
     for cell in ("lstm", "gru"):
         for train in (False, True):

@@ -30,6 +30,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import Tensor
 
@@ -39,6 +41,23 @@ from .stack import State, stack_whole_layers
 from .weights import LayerWeights
 
 DTYPES = (torch.float32, torch.float64)
+# The RNNSpec fields the kernels implement. Any other field (a cell variant added later:
+# peepholes, layer norm, ...) is refused while it differs from its default, so such a
+# configuration goes to another implementation until cells.h learns it.
+SERVED_FIELDS = frozenset(
+    {
+        "mode",
+        "input_size",
+        "hidden_size",
+        "num_layers",
+        "bias",
+        "bidirectional",
+        "proj_size",
+        "dropout",
+        "nonlinearity",
+        "reset_after",
+    }
+)
 
 
 def cell_code(spec: RNNSpec) -> int:
@@ -54,6 +73,10 @@ def unsupported(spec: RNNSpec) -> str | None:
     """The option of ``spec`` the fused kernels cannot serve, as ``"name=value"``, or None."""
     if spec.mode == "gru" and not spec.reset_after:
         return "reset_after=False"
+    for field in dataclasses.fields(spec):
+        value = getattr(spec, field.name)
+        if field.name not in SERVED_FIELDS and value != field.default:
+            return f"{field.name}={value!r}"
     return None
 
 
