@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -114,7 +115,9 @@ def _callables(point: Point, impls: tuple[str, ...]) -> dict[str, Callable[[], o
 def run_point(point: Point, budget_s: float = 2.0) -> dict:
     """Median seconds of every implementation at ``point``, with FLOP rates."""
     impls = IMPLS if point.steps <= 100 else LONG_IMPLS
-    times = interleaved(_callables(point, impls), budget_s=budget_s)
+    with warnings.catch_warnings():  # torch notes on every toggle that TF32 needs an Intel GPU
+        warnings.filterwarnings("ignore", message="TF32 acceleration")
+        times = interleaved(_callables(point, impls), budget_s=budget_s)
     return {**asdict(point), "flops": point.flops(), "seconds": times}
 
 

@@ -19,8 +19,10 @@
 
 namespace lstmkit {
 
-constexpr int kMaxRows = 4;    // MR: rows of A per tile
-constexpr int kMaxBlocks = 4;  // nb: vector blocks per panel
+// MR x nb accumulators, nb vectors of the panel and a broadcast must fit the vector
+// registers: 32 with AVX-512 (4 x 4 + 4 + 1), 16 otherwise (2 x 4 + 4 + 1).
+constexpr int kMaxRows = kVecBytes == 64 ? 4 : 2;  // MR: rows of A per tile
+constexpr int kMaxBlocks = 4;                      // nb: vector blocks per panel
 
 template <typename T>
 struct Tile {
@@ -66,8 +68,8 @@ inline void tile_product(const T* A, int64_t lda, int64_t K, const T* panel, int
   switch (mr) {
     case 1: return dispatch_blocks<T, 1>(A, lda, K, panel, nb, out);
     case 2: return dispatch_blocks<T, 2>(A, lda, K, panel, nb, out);
-    case 3: return dispatch_blocks<T, 3>(A, lda, K, panel, nb, out);
-    default: return dispatch_blocks<T, 4>(A, lda, K, panel, nb, out);
+    case 3: return dispatch_blocks<T, std::min(3, kMaxRows)>(A, lda, K, panel, nb, out);
+    default: return dispatch_blocks<T, kMaxRows>(A, lda, K, panel, nb, out);
   }
 }
 
