@@ -56,6 +56,25 @@ def test_markdown_reports_ratios_goals_and_peak():
     assert "MISSED" in text and "SGEMM peak" in text and "| torch LSTMCell call | 30.0 |" in text
 
 
+def test_rule_limits_stop_at_the_first_loss():
+    rows = [
+        {
+            "cell": "lstm",
+            "train": False,
+            "steps": 100,
+            "batch": b,
+            "hidden": h,
+            "seconds": {"fused": f, "torch": 1.0},
+        }
+        for b, h, f in ((1, 64, 0.2), (8, 64, 0.5), (8, 256, 1.2), (128, 512, 0.9))
+    ]
+    rows += [{**r, "train": True, "seconds": {"fused": 0.5, "torch": 1.0}} for r in rows]
+    limits = report.derive_limits(rows)
+    assert limits[("lstm", False)] == 8 * 64  # 8 x 256 lost, so 128 x 512 does not count
+    assert limits[("lstm", True)] == 2**62  # won everywhere
+    assert ("gru", False) in limits
+
+
 def test_save_writes_markdown_json_and_png(tmp_path):
     paths = report.save(fake_result(), tmp_path, "cmd")
     assert [p.name for p in paths] == ["RESULTS.md", "results.json", "bench_cpu.png"]

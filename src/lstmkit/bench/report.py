@@ -60,6 +60,28 @@ def table(rows: list[dict], peak: float) -> str:
     return "\n".join(lines)
 
 
+def derive_limits(rows: list[dict]) -> dict[tuple[str, bool], int]:
+    """For lstmkit.ops.rules: per (cell, grad) the largest B * H up to which fused beat torch
+    at every measured point (T = 100); 0 where it did not even at the smallest."""
+    limits = {}
+    for cell in ("lstm", "gru"):
+        for train in (False, True):
+            part = sorted(
+                (r["batch"] * r["hidden"], _ratio(r, "fused"))
+                for r in rows
+                if r["cell"] == cell and r["train"] == train and r["steps"] == 100
+            )
+            limit = 0
+            for size, ratio in part:
+                if ratio >= 1.0:
+                    break
+                limit = size
+            if part and limit == part[-1][0]:
+                limit = 2**62  # faster everywhere measured
+            limits[(cell, train)] = limit
+    return limits
+
+
 def markdown(result: dict, command: str) -> str:
     """The whole RESULTS.md text."""
     rows, peak = result["points"], result["sgemm_gflops"]
@@ -88,6 +110,15 @@ def markdown(result: dict, command: str) -> str:
             if part:
                 what = "forward + backward" if train else "forward, no_grad"
                 out += [f"## {cell.upper()}, {what}", "", table(part, peak), ""]
+    out += [
+        "## Rules for impl='auto' derived from this run",
+        "",
+        "Largest B * H up to which fused beat torch.nn at every point (T = 100), the input of",
+        "`FLOAT32_LIMITS` in `src/lstmkit/ops/rules.py`:",
+        "",
+        *[f"- {c} {'train' if t else 'forward'}: {v}" for (c, t), v in derive_limits(rows).items()],
+        "",
+    ]
     out += ["## One step at B = 1, H = 256 (no_grad)", "", "| what | microseconds |", "|---|---|"]
     out += [f"| {k} | {v * 1e6:.1f} |" for k, v in result["latency"].items()]
     return "\n".join(out) + "\n"

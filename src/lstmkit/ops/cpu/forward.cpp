@@ -90,61 +90,75 @@ void project(const FwdArgs<T>& a, const FwdStep<T>& st, Range cols, int64_t t) {
   }
 }
 
-template <typename T, typename Cell>
-void forward_direction(const FwdArgs<T>& a, const Worker& w) {
+// Pack this worker's panels: W_hh by its units (the G gates of a unit block together) and,
+// with a projection, W_hr by its columns of h.
+template <typename T, int G>
+void pack_own(const FwdArgs<T>& a, Range units, Range cols) {
   constexpr int N = Simd<T>::N;
-  constexpr int G = Cell::G;
-  constexpr int UB = kMaxBlocks / G;  // unit blocks per panel
-  const int64_t B = a.B, H = a.H, P = a.P;
-  const Range units = share(blocks(H, N), w.index, w.size);
+  constexpr int UB = kMaxBlocks / G;
+  const int64_t H = a.H, P = a.P;
   for (int64_t ub = units.begin; ub < units.end && !a.folded; ub += UB) {
     const int nb = int(std::min<int64_t>(UB, units.end - ub));
     auto col = [H](int64_t u, int g) { return g * H + u; };
     pack_panel(a.w_hh, P, 1, P, H, int(ub), nb, G, col, a.packed + ub * N * G * P);
   }
-  Range cols{0, 0};
-  if (a.proj) {
-    cols = share(blocks(P, N), w.index, w.size);
-    for (int64_t pb = cols.begin; pb < cols.end; pb += kMaxBlocks) {
-      const int nb = int(std::min<int64_t>(kMaxBlocks, cols.end - pb));
-      auto col = [](int64_t u, int) { return u; };
-      pack_panel(a.w_hr, H, 1, H, P, int(pb), nb, 1, col, a.packed_r + pb * N * H);
-    }
+  for (int64_t pb = cols.begin; pb < cols.end; pb += kMaxBlocks) {
+    const int nb = int(std::min<int64_t>(kMaxBlocks, cols.end - pb));
+    auto col = [](int64_t u, int) { return u; };
+    pack_panel(a.w_hr, H, 1, H, P, int(pb), nb, 1, col, a.packed_r + pb * N * H);
   }
+}
+
+// One step for this worker's units: the recurrent product of each tile of (rows x units),
+// then the cell's gate math on it while it is in registers.
+template <typename T, typename Cell>
+void step_units(const FwdArgs<T>& a, const FwdStep<T>& st, Range units, int64_t t) {
+  constexpr int N = Simd<T>::N;
+  constexpr int G = Cell::G;
+  constexpr int UB = kMaxBlocks / G;  // unit blocks per panel
   Tile<T> tile;
-  for (int64_t s = 0; s < a.T_; ++s) {
-    const int64_t t = a.reverse ? a.T_ - 1 - s : s;
-    const FwdStep<T> st = step_pointers(a, s, t);
-    for (int64_t ub = units.begin; ub < units.end; ub += UB) {
-      const int nb = int(std::min<int64_t>(UB, units.end - ub));
-      const T* panel = a.packed + ub * N * G * P;
-      for (int64_t row = 0; row < B; row += kMaxRows) {
-        const int mr = int(std::min<int64_t>(kMaxRows, B - row));
-        if (a.folded) {
-          tile = Tile<T>{};
-        } else {
-          tile_product(st.h_prev + row * P, P, P, panel, mr, nb * G, tile);
-        }
-        for (int r = 0; r < mr; ++r) {
-          const int64_t b = row + r;
-          const bool ok = valid(a.lengths, t, b);
-          for (int j = 0; j < nb; ++j) {
-            const int64_t u0 = (ub + j) * N;
-            const int n = int(std::min<int64_t>(N, H - u0));
-            if (ok) {
-              Cell::forward(st, b, u0, n, &tile.acc[r][j * G]);
-            } else {
-              keep_state(a, st, b, u0, n);
-            }
+  for (int64_t ub = units.begin; ub < units.end; ub += UB) {
+    const int nb = int(std::min<int64_t>(UB, units.end - ub));
+    const T* panel = a.packed + ub * N * G * a.P;
+    for (int64_t row = 0; row < a.B; row += kMaxRows) {
+      const int mr = int(std::min<int64_t>(kMaxRows, a.B - row));
+      if (a.folded) {
+        tile = Tile<T>{};
+      } else {
+        tile_product(st.h_prev + row * a.P, a.P, a.P, panel, mr, nb * G, tile);
+      }
+      for (int r = 0; r < mr; ++r) {
+        const int64_t b = row + r;
+        const bool ok = valid(a.lengths, t, b);
+        for (int j = 0; j < nb; ++j) {
+          const int64_t u0 = (ub + j) * N;
+          const int n = int(std::min<int64_t>(N, a.H - u0));
+          if (ok) {
+            Cell::forward(st, b, u0, n, &tile.acc[r][j * G]);
+          } else {
+            keep_state(a, st, b, u0, n);
           }
         }
       }
     }
+  }
+}
+
+template <typename T, typename Cell>
+void forward_direction(const FwdArgs<T>& a, const Worker& w) {
+  constexpr int N = Simd<T>::N;
+  const Range units = share(blocks(a.H, N), w.index, w.size);
+  const Range cols = a.proj ? share(blocks(a.P, N), w.index, w.size) : Range{0, 0};
+  pack_own<T, Cell::G>(a, units, cols);
+  for (int64_t s = 0; s < a.T_; ++s) {
+    const int64_t t = a.reverse ? a.T_ - 1 - s : s;
+    const FwdStep<T> st = step_pointers(a, s, t);
+    step_units<T, Cell>(a, st, units, t);
     if (a.proj) {
-      w.sync();
+      w.sync();  // r of every unit is written
       project(a, st, cols, t);
     }
-    w.sync();
+    w.sync();  // h_t is complete: the next step may read it
   }
 }
 
