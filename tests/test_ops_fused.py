@@ -36,13 +36,13 @@ def parity(kind, case, dtype, sizes=(T, B, I)):
     assert_parity(ours_fused, ours_ref, x, hx, lengths, run_a=run_ours, run_b=run_ours)
 
 
-@pytest.mark.parametrize("case", MATRIX[::2], ids=lambda c: "-".join(map(str, c)))
+@pytest.mark.parametrize("case", MATRIX[::3], ids=lambda c: "-".join(map(str, c)))
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_fused_matches_reference_float64(kind, case):
     parity(kind, case, torch.float64)
 
 
-@pytest.mark.parametrize("case", MATRIX[1::6], ids=lambda c: "-".join(map(str, c)))
+@pytest.mark.parametrize("case", MATRIX[1::7], ids=lambda c: "-".join(map(str, c)))
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_fused_matches_reference_float32(kind, case):
     parity(kind, case, torch.float32)
