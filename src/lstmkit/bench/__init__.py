@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+
 from ..progress import Progress
 from .report import now
 from .suite import grid, latency, run_point
@@ -22,6 +24,8 @@ def run(quick: bool = False, quiet: bool = False) -> dict:
     """Measure everything; the result is plain data (JSON-ready)."""
     points = grid(quick)
     budget = 0.5 if quick else 2.0
+    info = machine()
+    load_before = _load()
     peak = sgemm_peak()
     rows = []
     with Progress(len(points) + 1, "benchmark", quiet=quiet) as bar:
@@ -30,11 +34,20 @@ def run(quick: bool = False, quiet: bool = False) -> dict:
             bar.update(ratio=rows[-1]["seconds"]["fused"] / rows[-1]["seconds"]["torch"])
         lat = latency()
         bar.update()
+    # Other processes distort absolute times; the load shows how quiet the machine was.
+    info["load average (1 min) before / after"] = f"{load_before} / {_load()}"
     return {
         "date": now(),
         "quick": quick,
-        "machine": machine(),
+        "machine": info,
         "sgemm_gflops": peak,
         "points": rows,
         "latency": lat,
     }
+
+
+def _load() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:  # not available on every platform
+        return "unknown"
