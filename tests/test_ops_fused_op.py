@@ -125,3 +125,10 @@ def test_backward_skips_unneeded_gradients():
     out = torch.ops.lstmkit.rnn(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lens, code)
     out[0].sum().backward()
     assert x.grad is None and w_ih[0].grad is not None and h0.grad is not None
+
+
+def test_double_backward_is_refused_with_a_clear_error():
+    lstm = lk.LSTM(3, 4, impl="fused")
+    out = lstm(torch.randn(5, 2, 3))[0]
+    with pytest.raises(RuntimeError, match=r"do not support double backward \(create_graph=True\)"):
+        torch.autograd.grad(out.sum(), list(lstm.parameters()), create_graph=True)

@@ -75,6 +75,11 @@ struct RnnFunction : public torch::autograd::Function<RnnFunction> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    // create_graph=True runs the backward pass with grad mode on; this one is not itself
+    // differentiable, so say so instead of returning gradients without a graph.
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "lstmkit::rnn: the fused kernels do not support double backward "
+                "(create_graph=True); use impl='reference' for higher-order gradients");
     const Tensors saved = ctx->get_saved_variables();
     const auto c = ctx->saved_data["counts"].toIntVector();
     const int64_t D = c[0];
