@@ -77,7 +77,7 @@ def derive_limits(rows: list[dict]) -> dict[tuple[str, bool], int]:
                     break
                 limit = size
             if part and limit == part[-1][0]:
-                limit = 2**62  # faster everywhere measured
+                limit = 2**62  # faster everywhere measured (rules.EVERYWHERE)
             limits[(cell, train)] = limit
     return limits
 

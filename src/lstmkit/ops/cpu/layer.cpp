@@ -66,7 +66,7 @@ int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 // a barrier per step; two directions go to two threads whenever there are two.
 int loop_threads(const Dims& d, int64_t step_flops, int lanes) {
   const int avail = at::in_parallel_region() ? 1 : at::get_num_threads();
-  constexpr int64_t kFlopsPerThread = int64_t(1) << 17;
+  constexpr int64_t kFlopsPerThread = int64_t(1) << 18;  // about 4 us of work per step
   const int64_t most = std::max<int64_t>(1, (std::min(d.H, d.P) + lanes - 1) / lanes);
   const int64_t per_dir = std::clamp<int64_t>(step_flops / kFlopsPerThread, 1, most);
   return int(std::min<int64_t>(avail, per_dir * d.D));
