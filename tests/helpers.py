@@ -66,7 +66,7 @@ def assert_parity(
         hi = None
         if hx is not None:
             hi = tuple(h.detach().clone().requires_grad_() for h in as_tuple(hx))
-            hi = hi if len(hi) == 2 else hi[0]
+            hi = hi if len(hi) >= 2 else hi[0]  # LSTM (h, c) or FGR (h, c, q); else h
         out, state = run(module, xi, hi, lengths)
         state = as_tuple(state)
         g = torch.Generator().manual_seed(7)  # the same cotangent for both

@@ -94,6 +94,10 @@ def test_forced_fused_names_what_it_cannot_serve():
 
 def test_unsupported_names_the_option():
     assert fused.unsupported(RNNSpec("gru", 2, 3, reset_after=False)) == "reset_after=False"
+    assert fused.unsupported(RNNSpec("lstm", 2, 3, peephole=True)) == "peephole=True"
+    assert fused.unsupported(RNNSpec("gru", 2, 3, layer_norm=True)) == "layer_norm=True"
+    assert fused.unsupported(RNNSpec("lstm", 2, 3, weight_drop=0.5)) is None
+    assert fused.unsupported(RNNSpec("lstm", 2, 3, ablation="NP")) is None
     for spec in (RNNSpec("lstm", 2, 3, proj_size=1), RNNSpec("gru", 2, 3), RNNSpec("rnn", 2, 3)):
         assert fused.unsupported(spec) is None
 
@@ -101,12 +105,13 @@ def test_unsupported_names_the_option():
 def test_options_added_to_the_spec_later_are_refused_until_served():
     @dataclasses.dataclass(frozen=True)
     class VariantSpec(RNNSpec):
-        peephole: bool = False
+        skip_connection: bool = False
 
     assert fused.unsupported(VariantSpec("lstm", 2, 3)) is None
-    assert fused.unsupported(VariantSpec("lstm", 2, 3, peephole=True)) == "peephole=True"
-    with pytest.raises(ValueError, match="do not support peephole=True"):
-        dispatch.choose_impl(VariantSpec("lstm", 2, 3, peephole=True), "fused")
+    spec = VariantSpec("lstm", 2, 3, skip_connection=True)
+    assert fused.unsupported(spec) == "skip_connection=True"
+    with pytest.raises(ValueError, match="do not support skip_connection=True"):
+        dispatch.choose_impl(spec, "fused")
 
 
 def test_kernel_rejects_inconsistent_arguments():

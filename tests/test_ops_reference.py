@@ -101,7 +101,8 @@ def test_gradcheck_sequence_with_lengths(mode):
     n = len(hx)
 
     def f(x, *rest):
-        ws = [LayerWeights(*rest[n + 5 * k : n + 5 * k + 5]) for k in range(4)]
+        per = len(LayerWeights._fields)  # torch's five, then the variants' (all None here)
+        ws = [LayerWeights(*rest[n + per * k : n + per * (k + 1)]) for k in range(4)]
         return reference.rnn(spec, x, rest[:n], ws, valid)
 
     inputs = (x, *hx, *flat)

@@ -8,8 +8,8 @@ Example:
     torch.Size([2, 5, 16])
 """
 
-from . import nn, ops
+from . import layers, models, nn, ops
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "nn", "ops"]
+__all__ = ["__version__", "layers", "models", "nn", "ops"]

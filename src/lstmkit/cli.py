@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from . import __version__
+from .tasks.forecast import command as forecast_command
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed (0)")
     demo.add_argument("--quiet", action="store_true", help="no progress output")
     demo.set_defaults(run=_demo)
+    forecast_command.add_parser(sub)
     _add_bench(sub)
     return parser
 

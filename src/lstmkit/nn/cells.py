@@ -4,6 +4,13 @@ A cell advances the state by one step; loop over it yourself when each step's in
 depends on the previous output (decoders, generation). Parameter names and shapes are
 torch.nn's (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``).
 
+LSTMCell and GRUCell take the variant options of :class:`lstmkit.nn.LSTM` that act within
+a step (peephole, coupled_gates, layer_norm, zoneout, activation, recurrent_activation,
+ablation, forget_bias; the variant parameters are named without the ``_l0`` suffix, e.g.
+``weight_ci``, ``ln_ih_weight``). ``recurrent_dropout`` and ``weight_drop`` keep one mask
+per sequence, which a cell that sees one step cannot do: use the sequence layers for them.
+With ablation="FGR" the state is a triple (h, c, q), q the gates of the step.
+
 Example:
     >>> import torch
     >>> from lstmkit.nn import LSTMCell
@@ -25,7 +32,10 @@ from ..ops import dispatch
 from ..ops.spec import RNNSpec
 from ..ops.weights import PARAM_STEMS, LayerWeights
 from . import checks
-from .init import check_init, init_lstmkit_, init_torch_
+from .init import check_forget_bias, check_init, reset_
+
+# Variant options that need the whole sequence (one mask per sequence or per forward pass).
+SEQUENCE_ONLY = ("recurrent_dropout", "weight_drop")
 
 
 class RNNCellBase(nn.Module):
@@ -41,6 +51,7 @@ class RNNCellBase(nn.Module):
         *,
         impl: str = "auto",
         init: str = "lstmkit",
+        forget_bias: float | None = None,
         device: Any = None,
         dtype: torch.dtype | None = None,
         **options: Any,
@@ -49,9 +60,17 @@ class RNNCellBase(nn.Module):
         if "proj_size" in options:
             raise TypeError(f"proj_size: not an option of {type(self).__name__}, only of LSTM")
         self.spec = RNNSpec(self.mode, input_size, hidden_size, bias=bias, **options)
+        for name in SEQUENCE_ONLY:
+            if getattr(self.spec, name):
+                raise ValueError(
+                    f"{name}: {type(self).__name__} sees one step at a time and cannot keep "
+                    f"one mask per sequence; use lstmkit.nn.{type(self).__name__[:-4]} "
+                    f"(got {name}={getattr(self.spec, name)})"
+                )
         self.impl = impl
         dispatch.choose_impl(self.spec, impl)
         self.init = check_init(init)
+        self.forget_bias = check_forget_bias(self.spec, forget_bias)
         for stem, shape in self.spec.param_shapes(0).items():
             param = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
             self.register_parameter(stem, param)
@@ -66,11 +85,7 @@ class RNNCellBase(nn.Module):
 
     def reset_parameters(self, init: str | None = None) -> None:
         """Re-draw every parameter with ``init`` (default: the scheme given at construction)."""
-        init = check_init(init or self.init)
-        if init == "torch":
-            init_torch_(self.parameters(), self.spec.hidden_size)
-        else:
-            init_lstmkit_(self.weights().named(), self.mode, self.spec.gate_count)
+        reset_([self.weights()], self.spec, check_init(init or self.init), self.forget_bias)
 
     def extra_repr(self) -> str:
         s = self.spec
@@ -81,10 +96,18 @@ class RNNCellBase(nn.Module):
             text += f", nonlinearity={s.nonlinearity!r}"
         if s.mode == "gru" and not s.reset_after:
             text += ", reset_after=False"
+        for name, value in s.variant_options().items():
+            text += f", {name}={value!r}"
+        if self.forget_bias is not None:
+            text += f", forget_bias={self.forget_bias!r}"
         return text
 
     def forward(self, input: Tensor, hx: Any = None) -> Any:
-        """One step. input: (B, I) or unbatched (I,); hx: (B, H) (LSTM: (h, c)) or None."""
+        """One step. input: (B, I) or unbatched (I,); hx: (B, H) (LSTM: (h, c)) or None.
+
+        With ablation="FGR", hx may be (h, c) or (h, c, q), q (B, 3H) the last gates (zeros
+        when left out), and the result is (h', c', q').
+        """
         w = self.weights()
         x = checks.check_step("input", input, self.spec.input_size, w.w_ih)
         batched = x.dim() == 2
@@ -94,14 +117,17 @@ class RNNCellBase(nn.Module):
         if hx is None:
             state = tuple(x.new_zeros(x.shape[0], size) for size in sizes)
         else:
-            names = ("hx[0] (h)", "hx[1] (c)") if self.mode == "lstm" else ("hx",)
+            names = ("hx[0] (h)", "hx[1] (c)", "hx[2] (q)") if self.mode == "lstm" else ("hx",)
             lead = (x.shape[0],) if batched else ()
-            meaning = "(B, H)" if batched else "(H,)"
+            if len(sizes) == 3 and isinstance(hx, tuple | list) and len(hx) == 2:
+                hx = (*hx, x.new_zeros(*lead, sizes[2]))  # FGR: the gates start at zero
+            letters = ("H", "H", "3H")[: len(sizes)]
+            meanings = [f"(B, {n})" if batched else f"({n},)" for n in letters]
             shapes = [(*lead, size) for size in sizes]
-            state = checks.check_state(names, hx, shapes, [meaning] * len(sizes), w.w_ih)
+            state = checks.check_state(names[: len(sizes)], hx, shapes, meanings, w.w_ih)
             if not batched:
                 state = tuple(s.unsqueeze(0) for s in state)
-        state = dispatch.cell(self.spec, x, state, w, self.impl)
+        state = dispatch.cell(self.spec, x, state, w, self.impl, self.training)
         if not batched:
             state = tuple(s.squeeze(0) for s in state)
         return state if self.mode == "lstm" else state[0]

@@ -113,7 +113,9 @@ def check_state(
     else:
         if not isinstance(hx, tuple | list) or len(hx) != len(names):
             got = f"a tuple of {len(hx)}" if isinstance(hx, tuple | list) else type(hx).__name__
-            raise TypeError(f"hx: expected a tuple (h_0, c_0) of two tensors, got {got}")
+            short = ", ".join(n.split("(")[-1].rstrip(")") for n in names)  # "h_0, c_0"
+            count = {2: "two", 3: "three"}.get(len(names), str(len(names)))
+            raise TypeError(f"hx: expected a tuple ({short}) of {count} tensors, got {got}")
         states = tuple(require_tensor(n, s) for n, s in zip(names, hx, strict=True))
     for name, s, shape, meaning in zip(names, states, shapes, meanings, strict=True):
         require_shape(name, s, shape, meaning)

@@ -77,12 +77,23 @@ def to_torch(module: RNNBase | RNNCellBase) -> nn.Module:
     """A torch.nn module with ``module``'s configuration, device, dtype and weights.
 
     Raises:
-        ValueError: the module uses an option torch.nn does not have (e.g. reset_after=False).
+        ValueError: the module uses an option torch.nn does not have (e.g. reset_after=False,
+            or any variant but ablation="NP", which is the standard LSTM).
     """
     theirs = next(t for t, o in _PAIRS.items() if isinstance(module, o))
     s = module.spec
     if s.mode == "gru" and not s.reset_after:
         raise ValueError("module: torch.nn has no GRU with reset_after=False (Cho et al. form)")
+    variants = [
+        f"{name}={value!r}"
+        for name, value in s.variant_options().items()
+        if not (name == "ablation" and value == "NP")
+    ]
+    if variants:
+        raise ValueError(
+            f"module: torch.nn.{theirs.__name__} has no {', '.join(variants)}; "
+            "only a module without variants converts"
+        )
     p = _first_param(module)
     config: dict[str, Any] = {
         "input_size": s.input_size,

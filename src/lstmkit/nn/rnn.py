@@ -2,8 +2,9 @@
 
 Same constructor arguments, call signature, parameter names and shapes as torch.nn, so
 ``load_state_dict`` works both ways; in addition ``forward`` takes ``lengths=`` for
-variable-length batches, ``impl=`` picks the implementation, and ``init=`` the
-initialisation (see :mod:`lstmkit.nn.init`).
+variable-length batches, ``impl=`` picks the implementation, ``init=`` the
+initialisation (see :mod:`lstmkit.nn.init`), and LSTM and GRU take the variant options
+documented on :class:`LSTM` (equations in :mod:`lstmkit.ops.variants`).
 
 Example:
     >>> import torch
@@ -29,7 +30,7 @@ from ..ops.spec import RNNSpec
 from ..ops.stack import State
 from ..ops.weights import PARAM_STEMS, LayerWeights
 from . import checks
-from .init import check_init, init_lstmkit_, init_torch_
+from .init import check_forget_bias, check_init, reset_
 
 
 class RNNBase(nn.Module):
@@ -49,6 +50,7 @@ class RNNBase(nn.Module):
         *,
         impl: str = "auto",
         init: str = "lstmkit",
+        forget_bias: float | None = None,
         device: Any = None,
         dtype: torch.dtype | None = None,
         **options: Any,
@@ -76,6 +78,7 @@ class RNNBase(nn.Module):
         self.impl = impl
         dispatch.choose_impl(self.spec, impl)  # fail now, not at the first forward
         self.init = check_init(init)
+        self.forget_bias = check_forget_bias(self.spec, forget_bias)
         for layer in range(num_layers):
             for suffix in self._suffixes():
                 for stem, shape in self.spec.param_shapes(layer).items():
@@ -110,12 +113,7 @@ class RNNBase(nn.Module):
 
     def reset_parameters(self, init: str | None = None) -> None:
         """Re-draw every parameter with ``init`` (default: the scheme given at construction)."""
-        init = check_init(init or self.init)
-        if init == "torch":
-            init_torch_(self.parameters(), self.spec.hidden_size)
-            return
-        for w in self.layer_weights():
-            init_lstmkit_(w.named(), self.mode, self.spec.gate_count)
+        reset_(self.layer_weights(), self.spec, check_init(init or self.init), self.forget_bias)
 
     def flatten_parameters(self) -> None:
         """Accepted for torch.nn compatibility; lstmkit keeps parameters as they are."""
@@ -135,6 +133,10 @@ class RNNBase(nn.Module):
         ):
             if getattr(s, name) != getattr(defaults, name):
                 text += f", {name}={getattr(s, name)!r}"
+        for name, value in s.variant_options().items():
+            text += f", {name}={value!r}"
+        if self.forget_bias is not None:
+            text += f", forget_bias={self.forget_bias!r}"
         if self.batch_first:
             text += ", batch_first=True"
         if self.impl != "auto":
@@ -154,15 +156,18 @@ class RNNBase(nn.Module):
             input: (T, B, I), or (B, T, I) when ``batch_first``, or unbatched (T, I),
                 or a PackedSequence.
             hx: initial state, (L*D, B, H) (LSTM: a pair (h_0 (L*D, B, P or H),
-                c_0 (L*D, B, H))); zeros when None. Never batch-first, as in torch.nn.
+                c_0 (L*D, B, H)); with ablation="FGR" optionally a third, the gates
+                q_0 (L*D, B, 3H), zeros when left out); zeros when None. Never batch-first,
+                as in torch.nn.
             lengths: (B,) valid steps per sequence, in [1, T], any order, any device.
                 Outputs past a sequence's length are zero and its final state is taken at
                 its last valid step (for the reverse direction: after reaching step 0,
                 having started at the last valid step).
 
         Returns:
-            ``(output, h_n)``, or ``(output, (h_n, c_n))`` for LSTM; output (T, B, D*(P or H))
-            (batch-first when ``batch_first``), a PackedSequence for packed input.
+            ``(output, h_n)``, or ``(output, (h_n, c_n))`` for LSTM (``(h_n, c_n, q_n)`` with
+            ablation="FGR"); output (T, B, D*(P or H)) (batch-first when ``batch_first``),
+            a PackedSequence for packed input.
         """
         weights = self.layer_weights()
         w0 = weights[0].w_ih
@@ -207,12 +212,14 @@ class RNNBase(nn.Module):
         sizes = s.state_sizes()
         if hx is None:
             return tuple(x.new_zeros(rows, batch, size) for size in sizes)
+        lead = (rows, batch) if batched else (rows,)
         if s.mode == "lstm":
-            names = ("hx[0] (h_0)", "hx[1] (c_0)")
-            letters = ("P" if s.proj_size else "H", "H")
+            names = ("hx[0] (h_0)", "hx[1] (c_0)", "hx[2] (q_0)")[: len(sizes)]
+            letters = ("P" if s.proj_size else "H", "H", "3H")[: len(sizes)]
+            if len(sizes) == 3 and isinstance(hx, tuple | list) and len(hx) == 2:
+                hx = (*hx, x.new_zeros(*lead, sizes[2]))  # FGR: the gates start at zero
         else:
             names, letters = ("hx",), ("H",)
-        lead = (rows, batch) if batched else (rows,)
         lead_txt = "(L*D, B, " if batched else "(L*D, "
         shapes = [(*lead, size) for size in sizes]
         meanings = [f"{lead_txt}{letter})" for letter in letters]
@@ -246,7 +253,8 @@ def _repack(out: Tensor, like: PackedSequence, lengths: Tensor) -> PackedSequenc
 class LSTM(RNNBase):
     """Long Short-Term Memory over sequences; a drop-in for ``torch.nn.LSTM``.
 
-    Gate order i, f, g, o; the equations are in :mod:`lstmkit.ops.reference`.
+    Gate order i, f, g, o; the equations are in :mod:`lstmkit.ops.reference`, those of the
+    variants in :mod:`lstmkit.ops.variants`. σ is the gate function, φ the activation.
 
     Args:
         input_size: I. hidden_size: H. num_layers: L. bias: use b_ih and b_hh.
@@ -254,12 +262,51 @@ class LSTM(RNNBase):
         bidirectional: D = 2. proj_size: P > 0 projects h to P features (Sak et al. 2014).
         impl: ``"auto"`` (fastest that serves), ``"reference"`` or ``"native"`` (torch's kernel).
         init: ``"lstmkit"`` (forget bias 1, orthogonal recurrent, Xavier input) or ``"torch"``.
+        forget_bias: initial value of the forget gate's bias (default 1 under
+            ``init="lstmkit"``, torch's draw under ``init="torch"``).
+
+    Variant options (keyword arguments; any combination not listed as a conflict works with
+    layers, bidirectional, batch_first, lengths, proj_size and initial states):
+        peephole: ``True`` adds diagonal peepholes (Gers & Schmidhuber 2000):
+            i = σ(a_i + p_i ⊙ c_{t-1}), f = σ(a_f + p_f ⊙ c_{t-1}), o = σ(a_o + p_o ⊙ c_t);
+            parameters ``weight_ci_l{k}``, ``weight_cf_l{k}``, ``weight_co_l{k}`` (H,), init 0.
+        coupled_gates: ``True`` ties the input gate to the forget gate, i = 1 - f
+            (the rows of W for i are kept, so torch weights load, and get no gradient).
+        layer_norm: ``True`` (Ba et al. 2016): a = LN(W_ih x) + b_ih + LN(W_hh h) + b_hh,
+            h = o ⊙ φ(LN(c)); each LN with gain and bias, ``ln_ih_weight_l{k}`` /
+            ``ln_ih_bias_l{k}`` (4H,), ``ln_hh_*`` (4H,), ``ln_c_*`` (H,), init 1 and 0.
+        zoneout: ``(z_c, z_h)`` or one number for both (Krueger et al. 2017): in training
+            c_t = d_c ⊙ c_{t-1} + (1 - d_c) ⊙ c', h_t = d_h ⊙ h_{t-1} + (1 - d_h) ⊙ h' with
+            d ~ Bernoulli(z) per unit and step (c', h' the LSTM's update); in evaluation
+            d = z, the expectation.
+        recurrent_dropout: p in [0, 1) (Gal & Ghahramani 2016, as Keras): W_hh (m ⊙ h_{t-1})
+            with one mask m ~ Bernoulli(1 - p) / (1 - p) per sequence, layer and direction,
+            in training only.
+        weight_drop: p in [0, 1) (Merity et al. 2018, AWD-LSTM): W_hh replaced by
+            dropout(W_hh, p) once per forward pass, in training only; torch's kernel
+            still serves it.
+        activation: φ of the candidate g and of the output, ``"tanh"`` (default),
+            ``"sigmoid"``, ``"hard_sigmoid"`` (Keras 3: clip(x / 6 + 1/2, 0, 1)), ``"relu"``.
+        recurrent_activation: σ of the gates, same choices, ``"sigmoid"`` by default.
+        ablation: a variant of Greff et al. 2017, "LSTM: A Search Space Odyssey", whose
+            base is the peephole LSTM: ``"NIG"`` i = 1, ``"NFG"`` f = 1, ``"NOG"`` o = 1,
+            ``"NIAF"`` g = a_g, ``"NOAF"`` h = o ⊙ c, ``"NP"`` no peepholes (the standard
+            LSTM), ``"CIFG"`` f = 1 - i, ``"FGR"`` a_k += Σ_j W_kj q_j over the gates
+            k, j in (i, f, o) at t and t-1, parameter ``weight_gg_l{k}`` (3H, 3H), init 0,
+            and a third state q (the gates) in hx and the result. Conflicts:
+            ``coupled_gates`` with any ablation, ``peephole=True`` with ``"NP"``.
+
+    Options torch's kernel cannot serve run on the reference ops under ``impl="auto"``;
+    ``impl="native"`` then raises a ValueError naming the option.
 
     Example:
         >>> lstm = LSTM(4, 8, bidirectional=True)
         >>> out, (h, c) = lstm(torch.randn(5, 2, 4))
         >>> out.shape, h.shape, c.shape
         (torch.Size([5, 2, 16]), torch.Size([2, 2, 8]), torch.Size([2, 2, 8]))
+        >>> ln = LSTM(4, 8, layer_norm=True, zoneout=(0.1, 0.05), peephole=True)
+        >>> ln(torch.randn(5, 2, 4), lengths=[5, 3])[0].shape
+        torch.Size([5, 2, 8])
     """
 
     mode = "lstm"
@@ -294,6 +341,12 @@ class GRU(RNNBase):
 
     Gate order r, z, n. ``reset_after=True`` (default) is torch's and cuDNN's form;
     ``reset_after=False`` the original of Cho et al. (2014), served by the reference ops.
+
+    Variant options, as for :class:`LSTM`: ``layer_norm`` (reset_after=True only; LN of
+    W_ih x and W_hh h, parameters ``ln_ih_*`` and ``ln_hh_*`` (3H,)), ``zoneout`` (one
+    number z_h: h_t = d ⊙ h_{t-1} + (1 - d) ⊙ h'), ``recurrent_dropout`` (the mask on h
+    entering W_hh; the z ⊙ h_{t-1} term keeps the undropped h), ``weight_drop``,
+    ``activation`` (of n) and ``recurrent_activation`` (of r and z).
 
     Example:
         >>> gru = GRU(4, 8, num_layers=2)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from . import fused, native, reference, rules
+from . import fused, native, reference, rules, variants
 from .spec import RNNSpec
 from .stack import State
 from .weights import LayerWeights
@@ -108,7 +108,9 @@ def rnn(
         hx: initial states, (h0,) or (h0, c0), each (L*D, B, S).
         weights: L*D layer-directions, layer-major, forward before reverse.
         lengths: (B,) int64 CPU tensor of valid steps per sequence, or None.
-        training: enables dropout between layers.
+        training: enables dropout between layers and the variants' noise; weight drop
+            (DropConnect on W_hh) is applied here, once per call, so every implementation
+            runs on the dropped weights.
         impl: ``"auto"``, ``"reference"``, ``"native"`` or ``"fused"``.
 
     Returns:
@@ -124,6 +126,7 @@ def rnn(
     """
     if lengths is not None and bool((lengths == x.shape[0]).all()):
         lengths = None  # every sequence is full: no masking or packing needed
+    weights = variants.drop_weights(spec, weights, training)
     chosen = choose_impl(spec, impl, x, _needs_grad(x, hx, weights))
     if chosen == "native":
         return native.rnn(spec, x, hx, weights, lengths, training)
@@ -137,12 +140,21 @@ def rnn(
 
 
 def cell(
-    spec: RNNSpec, x: Tensor, state: State, weights: LayerWeights, impl: str = "auto"
+    spec: RNNSpec,
+    x: Tensor,
+    state: State,
+    weights: LayerWeights,
+    impl: str = "auto",
+    training: bool = False,
 ) -> State:
-    """One step of a single cell: x (B, I), state ((B, S), ...) -> new state."""
+    """One step of a single cell: x (B, I), state ((B, S), ...) -> new state.
+
+    ``training`` draws the variants' noise as for a sequence of one step.
+    """
+    weights = variants.drop_weights(spec, [weights], training)[0]
     chosen = choose_impl(spec, impl, x.unsqueeze(0), _needs_grad(x, state, [weights]))
     if chosen == "native":
         return native.cell(spec, x, state, weights)
     if chosen == "fused":
         return fused.cell(spec, x, state, weights)
-    return reference.cell(spec, x, state, weights)
+    return reference.cell(spec, x, state, weights, training)

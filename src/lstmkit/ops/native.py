@@ -27,9 +27,20 @@ from .weights import LayerWeights
 
 
 def unsupported(spec: RNNSpec) -> str | None:
-    """The option torch's kernel cannot serve, as ``"name=value"``, or None if it serves all."""
+    """The option torch's kernel cannot serve, as ``"name=value"``, or None if it serves all.
+
+    Weight drop is served (dispatch drops W_hh before any kernel runs), and so is the NP
+    ablation, which is the standard LSTM; every other variant is not.
+
+    >>> unsupported(RNNSpec("lstm", 2, 3, peephole=True, weight_drop=0.5))
+    'peephole=True'
+    """
     if spec.mode == "gru" and not spec.reset_after:
         return "reset_after=False"
+    for name, value in spec.variant_options().items():
+        if name == "weight_drop" or (name == "ablation" and value == "NP"):
+            continue
+        return f"{name}={value!r}"
     return None
 
 

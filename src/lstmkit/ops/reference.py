@@ -24,6 +24,10 @@ Elman RNN::
 
     h' = tanh(W_ih x + b_ih + W_hh h + b_hh)   (or relu)
 
+The variants (peepholes, coupled gates, layer norm, zoneout, recurrent dropout, other
+activations, the Greff et al. ablations) are in :mod:`lstmkit.ops.variants`; the sequence
+functions here run them whenever the spec switches one on.
+
 Example:
     >>> import torch
     >>> x, h, c = torch.randn(2, 3), torch.zeros(2, 4), torch.zeros(2, 4)
@@ -35,10 +39,14 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import variants
 from .spec import RNNSpec
 from .stack import State, stack_layers
 from .weights import LayerWeights
@@ -145,16 +153,33 @@ def rnn_cell(
     return rnn_step(F.linear(x, w_ih, b_ih), h, w_hh, b_hh, nonlinearity)
 
 
-def cell(spec: RNNSpec, x: Tensor, state: State, w: LayerWeights) -> State:
-    """Any cell of ``spec`` on one step: x (B, I), state ((B, S), ...) -> new state."""
-    gi = F.linear(x, w.w_ih, w.b_ih)  # (B, G*H)
-    return _recurrent_step(spec, gi, state, w)[1]
+def cell(spec: RNNSpec, x: Tensor, state: State, w: LayerWeights, training: bool = False) -> State:
+    """Any cell of ``spec`` on one step: x (B, I), state ((B, S), ...) -> new state.
+
+    With ``training`` the variants' noise is drawn as for a sequence of one step.
+    """
+    gi = variants.input_projection(spec, x, w)  # (B, G*H)
+    noise = variants.draw_noise(spec, 1, state, training).at(0)
+    return step_function(spec)(gi, state, w, noise)[1]
 
 
 # ----------------------------------------------------------------------------- sequences
 
 
-def _recurrent_step(spec: RNNSpec, gi: Tensor, state: State, w: LayerWeights) -> tuple:
+def step_function(spec: RNNSpec) -> Callable[..., tuple[Tensor, State]]:
+    """The step of ``spec``: (gi, state, w, noise) -> (output h, new state tuple).
+
+    The plain cells above when no option changes the step, else the variant step of
+    :mod:`lstmkit.ops.variants`; chosen once per sequence, not at every step.
+    """
+    if variants.changes_step(spec):
+        return partial(variants.lstm_step if spec.mode == "lstm" else variants.gru_step, spec)
+    return partial(_plain_step, spec)
+
+
+def _plain_step(
+    spec: RNNSpec, gi: Tensor, state: State, w: LayerWeights, noise: variants.Noise
+) -> tuple[Tensor, State]:
     """Dispatch one step by cell type: returns (output h, new state tuple)."""
     if spec.mode == "lstm":
         h, c = lstm_step(gi, state[0], state[1], w.w_hh, w.b_hh, w.w_hr)
@@ -173,6 +198,7 @@ def run_layer(
     w: LayerWeights,
     valid: Tensor | None = None,
     reverse: bool = False,
+    training: bool = False,
 ) -> tuple[Tensor, State]:
     """One layer in one direction over a whole sequence.
 
@@ -184,15 +210,19 @@ def run_layer(
             A step outside keeps the state unchanged and outputs zeros, so the final state
             is each sequence's state at its own last step, and a reverse pass starts at it.
         reverse: run from step T-1 down to 0.
+        training: draw the variants' noise (zoneout, recurrent dropout masks) for this
+            sequence; in evaluation zoneout uses its expectation.
 
     Returns:
         (out, state): out (T, B, P or H) in the input's time order, and the final state.
     """
-    gi = F.linear(x, w.w_ih, w.b_ih)  # (T, B, G*H): one matmul over all steps
+    gi = variants.input_projection(spec, x, w)  # (T, B, G*H): one matmul over all steps
+    noise = variants.draw_noise(spec, x.shape[0], state, training)
+    step = step_function(spec)
     steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
     outs: list[Tensor] = [gi] * x.shape[0]  # placeholders, every slot is overwritten
     for t in steps:
-        h, new_state = _recurrent_step(spec, gi[t], state, w)
+        h, new_state = step(gi[t], state, w, noise.at(t))
         if valid is not None:
             new_state = tuple(
                 torch.where(valid[t], n, s) for n, s in zip(new_state, state, strict=True)
@@ -218,9 +248,10 @@ def rnn(
         hx: initial states, (h0,) or (h0, c0), each (L*D, B, S).
         weights: L*D layer-directions, layer-major, forward before reverse.
         valid: (T, B, 1) bool step mask or None (see :func:`run_layer`).
-        training: applies ``spec.dropout`` between layers when true.
+        training: applies ``spec.dropout`` between layers and the variants' noise when true.
 
     Returns:
         (out, state): out (T, B, D*(P or H)), state like hx with the final states.
     """
-    return stack_layers(run_layer, spec, x, hx, weights, valid, training)
+    layer_fn = partial(run_layer, training=training)
+    return stack_layers(layer_fn, spec, x, hx, weights, valid, training)
