@@ -5,7 +5,6 @@ method has them, an interval at the same level as the Forecaster's outer quantil
 
 Example:
     >>> import numpy as np
-import pandas as pd
     >>> history = np.array([1.0, 2.0, 3.0, 1.0, 2.0, 3.0])
     >>> seasonal_naive(history, horizon=4, season=3).point.tolist()
     [1.0, 2.0, 3.0, 1.0]
