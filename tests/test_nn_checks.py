@@ -98,7 +98,7 @@ CONSTRUCTOR_CASES = [
     (lambda: lk.RNN(3, 4, nonlinearity="sigmoid"), ValueError,
      "nonlinearity: expected one of 'tanh', 'relu', got 'sigmoid'"),
     (lambda: lk.LSTM(3, 4, impl="fast"), ValueError,
-     "impl: expected one of 'auto', 'reference', 'native', got 'fast'"),
+     "impl: expected one of 'auto', 'reference', 'native', 'fused', got 'fast'"),
     (lambda: lk.GRU(3, 4, reset_after=False, impl="native"), ValueError,
      "impl='native': torch's fused GRU kernel does not support reset_after=False"),
     (lambda: lk.LSTM(3, 4, init="he"), ValueError,

@@ -8,8 +8,15 @@ import pytest
 import torch
 
 from lstmkit import nn as lk
-from lstmkit.ops import dispatch, native, reference
+from lstmkit.ops import dispatch, native, reference, rules
 from lstmkit.ops.spec import RNNSpec
+
+
+@pytest.fixture
+def native_over_fused():
+    """The rules' choice between fused and native is tested in test_ops_rules.py."""
+    with mock.patch.object(rules, "prefer_fused", return_value=False):
+        yield
 
 
 def test_choose_impl_rules():
@@ -30,7 +37,7 @@ def test_choose_impl_rules():
         (lk.LSTM(3, 4, impl="reference"), "reference"),
     ],
 )
-def test_modules_run_the_chosen_implementation(module, expected):
+def test_modules_run_the_chosen_implementation(module, expected, native_over_fused):
     calls = []
     with (
         mock.patch.object(
@@ -48,7 +55,7 @@ def _zeros(spec, x, hx, weights, *rest):
     return x.new_zeros(x.shape[0], x.shape[1], spec.hidden_size), hx
 
 
-def test_full_lengths_skip_masking_and_packing():
+def test_full_lengths_skip_masking_and_packing(native_over_fused):
     seen = {}
 
     def spy(spec, x, hx, weights, lengths, training):

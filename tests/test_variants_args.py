@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lstmkit import nn as lk
-from lstmkit.ops import dispatch, native, reference
+from lstmkit.ops import dispatch, native, reference, rules
 from lstmkit.ops.spec import RNNSpec
 from variant_cases import GRU_VARIANTS, LSTM_VARIANTS, H, I, build, inputs, states
 
@@ -129,6 +129,8 @@ def test_auto_runs_native_unless_a_variant_needs_the_reference(kwargs, expected)
     with (
         mock.patch.object(native, "rnn", spy("native", native.rnn)),
         mock.patch.object(reference, "rnn", spy("reference", reference.rnn)),
+        # Where the fused kernels also serve, rules.py may prefer them (test_ops_rules.py).
+        mock.patch.object(rules, "prefer_fused", return_value=False),
     ):
         lstm(torch.randn(4, 2, I))
     assert calls == [expected]

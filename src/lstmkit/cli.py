@@ -3,6 +3,7 @@
 Example:
     $ lstmkit demo             # train an LSTM on the adding problem and report
     $ lstmkit demo --steps 500 --quiet
+    $ lstmkit bench --quick    # CPU kernels beside torch.nn; writes RESULTS.md and a plot
 """
 
 from __future__ import annotations
@@ -22,6 +23,27 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .bench import run
+    from .bench.report import save
+
+    result = run(quick=args.quick, quiet=args.quiet)
+    command = "lstmkit bench" + (" --quick" if args.quick else "")
+    for path in save(result, Path(args.out), command):
+        print(f"wrote {path}")
+    return 0
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="time the CPU kernels beside torch.nn (RESULTS.md)")
+    bench.add_argument("--quick", action="store_true", help="a small part of the grid (~1 min)")
+    bench.add_argument("--out", default=".", help="directory for RESULTS.md and the plot (.)")
+    bench.add_argument("--quiet", action="store_true", help="no progress output")
+    bench.set_defaults(run=_bench)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lstmkit", description="Long Short-Term Memory networks on PyTorch."
@@ -36,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
     forecast_command.add_parser(sub)
     _add_experiment_parser(sub)
+    _add_bench(sub)
     return parser
 
 

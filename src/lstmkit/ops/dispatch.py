@@ -2,7 +2,12 @@
 
 ``impl="auto"`` takes the fastest implementation that supports the configuration and falls
 back quietly; a forced choice that cannot serve it raises a ``ValueError`` naming the option
-in the way. The choice depends only on the configuration, never on timing a call.
+in the way. The choice depends only on the configuration and the shapes of the call, never
+on timing a call: "auto" takes the fused kernels where :mod:`lstmkit.ops.rules` (read off
+the benchmark) says they beat torch's, and when they could be built.
+
+If the fused kernels cannot be built, a forced ``impl="fused"`` runs the reference ops
+(the build failure has already been reported by one warning).
 
 Example:
     >>> from lstmkit.ops.spec import RNNSpec
@@ -17,19 +22,28 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from . import native, reference, variants
+from . import fused, native, reference, rules, variants
 from .spec import RNNSpec
 from .stack import State
 from .weights import LayerWeights
 
-IMPLS = ("auto", "reference", "native")
+IMPLS = ("auto", "reference", "native", "fused")
 
 
-def choose_impl(spec: RNNSpec, impl: str = "auto") -> str:
+def choose_impl(
+    spec: RNNSpec, impl: str = "auto", x: Tensor | None = None, grad: bool = False
+) -> str:
     """Resolve ``impl`` for ``spec`` to a concrete implementation name.
 
+    Args:
+        spec: the configuration.
+        impl: ``"auto"``, ``"reference"``, ``"native"`` or ``"fused"``.
+        x: the (T, B, I) input of the call; None checks the configuration alone (as the
+            modules do at construction), and "auto" then answers without the fused kernels.
+        grad: whether a backward pass will follow (autograd is recording).
+
     Raises:
-        ValueError: ``impl`` is unknown, or forced to one that cannot serve ``spec``.
+        ValueError: ``impl`` is unknown, or forced to one that cannot serve ``spec`` or ``x``.
     """
     if impl not in IMPLS:
         raise ValueError(f"impl: expected one of {', '.join(map(repr, IMPLS))}, got {impl!r}")
@@ -39,9 +53,42 @@ def choose_impl(spec: RNNSpec, impl: str = "auto") -> str:
             f"impl='native': torch's fused {spec.mode.upper()} kernel does not support "
             f"{blocker}; use impl='reference' or impl='auto'"
         )
+    if impl == "fused":
+        return _forced_fused(spec, x)
     if impl == "auto":
+        if x is not None and _auto_takes_fused(spec, x, grad, native_serves=not blocker):
+            return "fused"
         return "reference" if blocker else "native"
     return impl
+
+
+def _forced_fused(spec: RNNSpec, x: Tensor | None) -> str:
+    blocker = fused.unsupported(spec) or (fused.unsupported_input(x) if x is not None else None)
+    if blocker:
+        raise ValueError(
+            f"impl='fused': lstmkit's fused CPU kernels do not support {blocker}; "
+            "use impl='reference', impl='native' or impl='auto'"
+        )
+    if x is None or fused.available():
+        return "fused"
+    return "reference"
+
+
+def _auto_takes_fused(spec: RNNSpec, x: Tensor, grad: bool, native_serves: bool) -> bool:
+    if fused.unsupported(spec) or fused.unsupported_input(x):
+        return False
+    steps, batch = x.shape[0], x.shape[1]
+    faster = not native_serves or rules.prefer_fused(
+        spec.mode, batch, spec.hidden_size, steps, x.dtype, grad
+    )
+    return faster and fused.available()
+
+
+def _needs_grad(x: Tensor, hx: State, weights: list[LayerWeights]) -> bool:
+    if not torch.is_grad_enabled():
+        return False
+    tensors = [x, *hx, *(t for w in weights for t in w.flat())]
+    return any(t.requires_grad for t in tensors)
 
 
 def rnn(
@@ -64,7 +111,7 @@ def rnn(
         training: enables dropout between layers and the variants' noise; weight drop
             (DropConnect on W_hh) is applied here, once per call, so every implementation
             runs on the dropped weights.
-        impl: ``"auto"``, ``"reference"`` or ``"native"``.
+        impl: ``"auto"``, ``"reference"``, ``"native"`` or ``"fused"``.
 
     Returns:
         (out (T, B, D*(P or H)), final states like hx).
@@ -80,8 +127,11 @@ def rnn(
     if lengths is not None and bool((lengths == x.shape[0]).all()):
         lengths = None  # every sequence is full: no masking or packing needed
     weights = variants.drop_weights(spec, weights, training)
-    if choose_impl(spec, impl) == "native":
+    chosen = choose_impl(spec, impl, x, _needs_grad(x, hx, weights))
+    if chosen == "native":
         return native.rnn(spec, x, hx, weights, lengths, training)
+    if chosen == "fused":
+        return fused.rnn(spec, x, hx, weights, lengths, training)
     valid = None
     if lengths is not None:
         steps = torch.arange(x.shape[0], device=x.device)
@@ -102,6 +152,9 @@ def cell(
     ``training`` draws the variants' noise as for a sequence of one step.
     """
     weights = variants.drop_weights(spec, [weights], training)[0]
-    if choose_impl(spec, impl) == "native":
+    chosen = choose_impl(spec, impl, x.unsqueeze(0), _needs_grad(x, state, [weights]))
+    if chosen == "native":
         return native.cell(spec, x, state, weights)
+    if chosen == "fused":
+        return fused.cell(spec, x, state, weights)
     return reference.cell(spec, x, state, weights, training)

@@ -1,0 +1,53 @@
+"""Benchmarks: lstmkit's implementations side by side with torch's, in one run.
+
+``run(quick=...)`` measures the grid of :mod:`lstmkit.bench.suite` and the one-step latency;
+:func:`lstmkit.bench.report.save` writes RESULTS.md, results.json and a PNG plot. The
+command line is ``lstmkit bench`` or ``python benchmarks/bench_cpu.py``.
+
+Example:
+    >>> from lstmkit.bench.suite import grid
+    >>> len(grid(quick=True)) < len(grid())
+    True
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..progress import Progress
+from .report import now
+from .suite import grid, latency, run_point
+from .timing import machine, sgemm_peak
+
+
+def run(quick: bool = False, quiet: bool = False) -> dict:
+    """Measure everything; the result is plain data (JSON-ready)."""
+    points = grid(quick)
+    budget = 0.5 if quick else 2.0
+    info = machine()
+    load_before = _load()
+    peak = sgemm_peak()
+    rows = []
+    with Progress(len(points) + 1, "benchmark", quiet=quiet) as bar:
+        for point in points:
+            rows.append(run_point(point, budget_s=budget))
+            bar.update(ratio=rows[-1]["seconds"]["fused"] / rows[-1]["seconds"]["torch"])
+        lat = latency()
+        bar.update()
+    # Other processes distort absolute times; the load shows how quiet the machine was.
+    info["load average (1 min) before / after"] = f"{load_before} / {_load()}"
+    return {
+        "date": now(),
+        "quick": quick,
+        "machine": info,
+        "sgemm_gflops": peak,
+        "points": rows,
+        "latency": lat,
+    }
+
+
+def _load() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:  # not available on every platform
+        return "unknown"

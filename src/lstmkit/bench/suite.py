@@ -1,0 +1,147 @@
+"""The CPU benchmark: lstmkit's implementations beside torch's, on one grid, in one run.
+
+At every grid point (cell, B, H, T, forward under no_grad or forward + backward) the same
+weights run through:
+
+* ``fused``      lstmkit, ``impl="fused"`` (the C++ kernels)
+* ``reference``  lstmkit, ``impl="reference"`` (plain PyTorch, one step at a time)
+* ``torch``      torch.nn.LSTM / GRU, torch's default CPU path (oneDNN for float32)
+* ``no-onednn``  the same with ``torch.backends.mkldnn`` disabled
+* ``cell-loop``  a Python loop over torch.nn.LSTMCell / GRUCell, what a user writes by hand
+
+Example:
+    >>> points = grid(quick=True)
+    >>> points[0]
+    Point(cell='lstm', batch=1, hidden=64, steps=100, train=False)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .. import nn as lk
+from .timing import interleaved, per_call
+
+BATCHES = (1, 8, 32, 128)
+HIDDEN = (64, 128, 256, 512)
+SMALL = 2048  # B * H at most: also run with T = 1000
+IMPLS = ("fused", "reference", "torch", "no-onednn", "cell-loop")
+LONG_IMPLS = ("fused", "torch", "no-onednn")  # T = 1000: the others add minutes, not insight
+TORCH = {"lstm": (nn.LSTM, nn.LSTMCell, lk.LSTM), "gru": (nn.GRU, nn.GRUCell, lk.GRU)}
+
+
+@dataclass(frozen=True)
+class Point:
+    cell: str
+    batch: int
+    hidden: int
+    steps: int
+    train: bool
+
+    def flops(self) -> float:
+        """FLOPs of the matrix products: per step 2 * B * G*H * (I + H), x3 with backward."""
+        gates = 4 if self.cell == "lstm" else 3
+        per_step = 2 * self.batch * gates * self.hidden * (2 * self.hidden)  # I = H
+        return per_step * self.steps * (3 if self.train else 1)
+
+
+def grid(quick: bool = False) -> list[Point]:
+    """The grid points; ``quick`` keeps a corner of it (small and medium shapes, LSTM first)."""
+    batches, hidden = ((1, 8), (64, 256)) if quick else (BATCHES, HIDDEN)
+    points = []
+    for cell in ("lstm", "gru"):
+        for train in (False, True):
+            for b in batches:
+                for h in hidden:
+                    points.append(Point(cell, b, h, 100, train))
+                    if b * h <= SMALL and not quick:
+                        points.append(Point(cell, b, h, 1000, train))
+    return points
+
+
+def _cell_loop(cell: nn.Module, mode: str) -> Callable:
+    def run(x: torch.Tensor):
+        h = x.new_zeros(x.shape[1], cell.hidden_size)
+        state = (h, h) if mode == "lstm" else h
+        outs = []
+        for t in range(x.shape[0]):
+            state = cell(x[t], state)
+            outs.append(state[0] if mode == "lstm" else state)
+        return torch.stack(outs), state
+
+    return run
+
+
+def _callables(point: Point, impls: tuple[str, ...]) -> dict[str, Callable[[], object]]:
+    seq_cls, cell_cls, ours_cls = TORCH[point.cell]
+    torch.manual_seed(0)
+    theirs = seq_cls(point.hidden, point.hidden)
+    models: dict[str, Callable] = {
+        "fused": ours_cls.from_torch(theirs, impl="fused"),
+        "reference": ours_cls.from_torch(theirs, impl="reference"),
+        "torch": theirs,
+        "no-onednn": theirs,
+    }
+    cell = cell_cls(point.hidden, point.hidden)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).copy_(getattr(theirs, f"{name}_l0"))
+    models["cell-loop"] = _cell_loop(cell, point.cell)
+    x = torch.randn(point.steps, point.batch, point.hidden)
+
+    def make(name: str) -> Callable[[], object]:
+        model = models[name]
+
+        def call() -> object:
+            with torch.backends.mkldnn.flags(enabled=name != "no-onednn"):
+                if not point.train:
+                    with torch.no_grad():
+                        return model(x)
+                xg = x.detach().requires_grad_()
+                out = model(xg)[0]
+                out.sum().backward()
+                return out
+
+        return call
+
+    return {name: make(name) for name in impls}
+
+
+def run_point(point: Point, budget_s: float = 2.0) -> dict:
+    """Median seconds of every implementation at ``point``, with FLOP rates."""
+    impls = IMPLS if point.steps <= 100 else LONG_IMPLS
+    with warnings.catch_warnings():  # torch notes on every toggle that TF32 needs an Intel GPU
+        warnings.filterwarnings("ignore", message="TF32 acceleration")
+        times = interleaved(_callables(point, impls), budget_s=budget_s)
+    return {**asdict(point), "flops": point.flops(), "seconds": times}
+
+
+def latency(hidden: int = 256) -> dict[str, float]:
+    """One step at B = 1 (seconds): torch's LSTMCell call against lstmkit's fused paths."""
+    torch.manual_seed(0)
+    cell = nn.LSTMCell(hidden, hidden)
+    ours = lk.LSTMCell.from_torch(cell, impl="fused")
+    x, h = torch.randn(1, hidden), torch.zeros(1, hidden)
+    seq_torch = nn.LSTM(hidden, hidden)
+    seq_ours = lk.LSTM.from_torch(seq_torch, impl="fused")
+    xs = torch.randn(1000, 1, hidden)
+    w = [getattr(seq_torch, f"{n}_l0").detach() for n in ("weight_ih", "weight_hh")]
+    b = [getattr(seq_torch, f"{n}_l0").detach() for n in ("bias_ih", "bias_hh")]
+    h0 = torch.zeros(1, 1, hidden)
+    one = xs[:1]
+    with torch.no_grad():
+        result = {
+            "torch LSTMCell call": per_call(lambda: cell(x, (h, h))),
+            "lstmkit LSTMCell(impl='fused') call": per_call(lambda: ours(x, (h, h))),
+            "fused op, one step (T = 1)": per_call(
+                lambda: torch.ops.lstmkit.rnn(one, h0, h0, w[:1], w[1:], b[:1], b[1:], [], None, 0)
+            ),
+            "fused LSTM, per step of T = 1000": per_call(lambda: seq_ours(xs), 3, 5) / 1000,
+            "torch LSTM, per step of T = 1000": per_call(lambda: seq_torch(xs), 3, 5) / 1000,
+        }
+    return result

@@ -1,0 +1,128 @@
+"""Build and load lstmkit's C++ kernels for the CPU, once per machine.
+
+The sources in this directory are compiled with ``torch.utils.cpp_extension`` (a C++
+compiler and ninja) the first time they are needed, into a cache directory, and loaded as
+a library that registers the operators ``torch.ops.lstmkit.rnn``, ``rnn_fwd`` and
+``rnn_bwd``. Later processes reuse the cached build; ninja rebuilds it when a source or a
+flag changes.
+
+The build is tuned for the CPU it runs on (``-march=native``). A build directory is only
+valid for one kind of CPU, so its name carries a fingerprint of the CPU model and its
+instruction-set flags (and of the Python and torch versions): a cache that moves to another
+machine, or a home directory shared by different machines, never loads a binary built for
+a different CPU.
+
+If the build fails, :func:`available` warns once (one line) and returns False; lstmkit then
+uses its other implementations.
+
+Environment:
+    LSTMKIT_CACHE_DIR: where builds go (default ``~/.cache/lstmkit``).
+
+Example:
+    >>> isinstance(available(), bool)
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+from . import fakes
+
+NAME = "lstmkit_cpu"
+HERE = Path(__file__).resolve().parent
+SOURCES = ("ops.cpp", "layer.cpp", "forward.cpp", "backward.cpp")
+
+_status: dict[str, object] = {}  # "ok": bool, "error": str, after the first attempt
+
+
+def cpu_fingerprint() -> str:
+    """Model name and instruction-set flags of this CPU (Linux), or what platform knows."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "flags", "Features", "CPU part") and key not in fields:
+                    fields[key] = value.strip()
+    except OSError:
+        pass
+    parts = [platform.machine(), platform.processor()]
+    return "|".join(parts + [f"{key}={value}" for key, value in sorted(fields.items())])
+
+
+def build_flags() -> list[str]:
+    """Compiler flags: -O3, and -march=native where the compiler and CPU family take it."""
+    flags = ["-O3", "-fno-math-errno"]
+    if sys.platform != "win32" and platform.machine().lower() in ("x86_64", "amd64", "aarch64"):
+        flags.append("-march=native")
+    return flags
+
+
+def build_key() -> str:
+    """Identifies a build: CPU, flags, Python and torch versions."""
+    text = "\n".join([cpu_fingerprint(), " ".join(build_flags()), sys.version, torch.__version__])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("LSTMKIT_CACHE_DIR") or Path.home() / ".cache" / "lstmkit"
+    return Path(root) / f"cpu-{build_key()}"
+
+
+def build(
+    sources: list[Path] | None = None,
+    name: str = NAME,
+    build_directory: Path | None = None,
+    verbose: bool = False,
+) -> None:
+    """Compile (if needed) and load the library; raises whatever the build raises."""
+    from torch.utils.cpp_extension import load
+
+    directory = Path(build_directory or cache_dir())
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [str(p) for p in (sources or [HERE / s for s in SOURCES])]
+    load(
+        name=name,
+        sources=paths,
+        extra_cflags=[*build_flags(), f"-DLSTMKIT_BUILD_KEY={build_key()}"],
+        build_directory=str(directory),
+        is_python_module=False,
+        verbose=verbose,
+    )
+
+
+def available() -> bool:
+    """True once the kernels are built and loaded; builds them on the first call.
+
+    A failed build warns once and is not retried in the same process.
+    """
+    if "ok" not in _status:
+        if sys.stderr.isatty():
+            print("lstmkit: building the fused CPU kernels (once)...", file=sys.stderr)
+        try:
+            build()
+            fakes.register()
+            _status["ok"] = True
+        except Exception as err:  # any failure of the toolchain means: not available
+            _status.update(ok=False, error=_first_line(err))
+            warnings.warn(
+                f"lstmkit: the fused CPU kernels could not be built ({_status['error']}); "
+                "using the other implementations instead",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return bool(_status["ok"])
+
+
+def _first_line(err: Exception) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[0] if lines else 'no message'}"[:200]

@@ -1,0 +1,215 @@
+// The backward time loop (backpropagation through time), from the last step to the first.
+//
+// Per step, each worker owns a range of units and the same range of columns of h:
+//   1. gate gradients of its units from dL/dh (output gradient + carried) and the carried dL/dc
+//   2. barrier: every unit's gate gradients of this step are written
+//   3. dL/dh_{t-1} for its columns = dG_t W_hh[:, its columns] + the direct part
+// so step 1 of the next step needs only the worker's own columns: one barrier per step. With a
+// projection (h = W_hr r) a phase before step 1 forms dL/dh and a barrier publishes it.
+// The weight and input gradients are left to large GEMMs over all steps (ops.cpp).
+#include <algorithm>
+
+#include "cells.h"
+#include "gemm.h"
+#include "recurrent.h"
+#include "team.h"
+
+namespace lstmkit {
+namespace {
+
+struct Range {
+  int64_t begin, end;
+};
+
+inline Range share(int64_t n, int index, int size) {
+  return {n * index / size, n * (index + 1) / size};
+}
+
+inline int64_t blocks(int64_t n, int lanes) { return (n + lanes - 1) / lanes; }
+
+inline bool valid(const int64_t* lengths, int64_t t, int64_t b) {
+  return !lengths || t < lengths[b];
+}
+
+template <typename T>
+BwdStep<T> step_pointers(const BwdArgs<T>& a, int64_t t) {
+  const int64_t B = a.B, H = a.H;
+  const int64_t prev = t + (a.reverse ? 1 : 0), next = t + (a.reverse ? 0 : 1);
+  BwdStep<T> st;
+  st.H = H;
+  st.GH = a.GH;
+  st.gates = a.gates + t * B * a.GH;
+  st.extra = a.extra ? a.extra + t * B * H : nullptr;
+  st.h_prev = a.hs + prev * B * a.P;
+  st.h_ld = a.P;
+  st.c_prev = a.cs ? a.cs + prev * B * H : nullptr;
+  st.c_new = a.cs ? a.cs + next * B * H : nullptr;
+  st.dc = a.dc0;
+  st.dgi = a.dgi + t * B * a.GH;
+  st.dgh = a.dgh + t * B * a.GH;
+  st.dh_direct = a.dh_direct;
+  return st;
+}
+
+// A step past the sequence's length: no gate gradient, dL/dh and dL/dc pass through.
+template <typename T>
+void pass_through(const BwdStep<T>& st, int G, int64_t b, int64_t u0, int n) {
+  for (int g = 0; g < G; ++g) {
+    std::fill_n(st.dgi + b * st.GH + g * st.H + u0, n, T(0));
+    if (st.dgh != st.dgi) std::fill_n(st.dgh + b * st.GH + g * st.H + u0, n, T(0));
+  }
+}
+
+// Projection: dL/dh = output gradient + carried, for this worker's columns of h.
+template <typename T>
+void gather_dh(const BwdArgs<T>& a, Range cols, int64_t t) {
+  constexpr int N = Simd<T>::N;
+  const T* dout = a.dout + t * a.B * a.dout_ld;
+  T* saved = a.dh_proj + t * a.B * a.P;
+  for (int64_t b = 0; b < a.B; ++b) {
+    const bool ok = valid(a.lengths, t, b);
+    for (int64_t cb = cols.begin; cb < cols.end; ++cb) {
+      const int64_t c0 = cb * N;
+      const int n = int(std::min<int64_t>(N, a.P - c0));
+      const vec<T> carried = load_n(a.dh0 + b * a.P + c0, n);
+      const vec<T> dh = ok ? carried + load_n(dout + b * a.dout_ld + c0, n) : carried;
+      store_n(a.dh_step + b * a.P + c0, dh, n);
+      store_n(saved + b * a.P + c0, ok ? dh : vec<T>{}, n);
+      store_n(a.dh_direct + b * a.P + c0, ok ? vec<T>{} : dh, n);
+    }
+  }
+}
+
+// Gate gradients for this worker's units; dL/dr = dL/dh W_hr with a projection.
+template <typename T, typename Cell>
+void gate_grads(const BwdArgs<T>& a, const BwdStep<T>& st, Range units, int64_t t) {
+  constexpr int N = Simd<T>::N;
+  const int64_t B = a.B, H = a.H;
+  if (!a.proj) {
+    const T* dout = a.dout + t * B * a.dout_ld;
+    for (int64_t b = 0; b < B; ++b) {
+      const bool ok = valid(a.lengths, t, b);
+      for (int64_t ub = units.begin; ub < units.end; ++ub) {
+        const int64_t u0 = ub * N;
+        const int n = int(std::min<int64_t>(N, H - u0));
+        const vec<T> carried = load_n(a.dh0 + b * a.P + u0, n);
+        if (ok) {
+          if (!Cell::kDirect) store_n(a.dh_direct + b * a.P + u0, vec<T>{}, n);
+          Cell::backward(st, b, u0, n, carried + load_n(dout + b * a.dout_ld + u0, n));
+        } else {
+          pass_through(st, Cell::G, b, u0, n);
+          store_n(a.dh_direct + b * a.P + u0, carried, n);
+        }
+      }
+    }
+    return;
+  }
+  Tile<T> tile;
+  for (int64_t ub = units.begin; ub < units.end; ub += kMaxBlocks) {
+    const int nb = int(std::min<int64_t>(kMaxBlocks, units.end - ub));
+    const T* panel = a.packed_r + ub * N * a.P;
+    for (int64_t row = 0; row < B; row += kMaxRows) {
+      const int mr = int(std::min<int64_t>(kMaxRows, B - row));
+      tile_product(a.dh_step + row * a.P, a.P, a.P, panel, mr, nb, tile);
+      for (int r = 0; r < mr; ++r) {
+        const int64_t b = row + r;
+        const bool ok = valid(a.lengths, t, b);
+        for (int j = 0; j < nb; ++j) {
+          const int64_t u0 = (ub + j) * N;
+          const int n = int(std::min<int64_t>(N, H - u0));
+          if (ok) {
+            Cell::backward(st, b, u0, n, tile.acc[r][j]);
+          } else {
+            pass_through(st, Cell::G, b, u0, n);
+          }
+        }
+      }
+    }
+  }
+}
+
+// dL/dh_{t-1} = dG_t W_hh + direct part, for this worker's columns of h.
+template <typename T>
+void carry_dh(const BwdArgs<T>& a, const BwdStep<T>& st, Range cols) {
+  constexpr int N = Simd<T>::N;
+  Tile<T> tile;
+  for (int64_t cb = cols.begin; cb < cols.end; cb += kMaxBlocks) {
+    const int nb = int(std::min<int64_t>(kMaxBlocks, cols.end - cb));
+    const T* panel = a.packed + cb * N * a.GH;
+    for (int64_t row = 0; row < a.B; row += kMaxRows) {
+      const int mr = int(std::min<int64_t>(kMaxRows, a.B - row));
+      tile_product(st.dgh + row * a.GH, a.GH, a.GH, panel, mr, nb, tile);
+      for (int r = 0; r < mr; ++r) {
+        const int64_t b = row + r;
+        for (int j = 0; j < nb; ++j) {
+          const int64_t c0 = (cb + j) * N;
+          const int n = int(std::min<int64_t>(N, a.P - c0));
+          T* dh = a.dh0 + b * a.P + c0;
+          store_n(dh, tile.acc[r][j] + load_n(a.dh_direct + b * a.P + c0, n), n);
+        }
+      }
+    }
+  }
+}
+
+template <typename T, typename Cell>
+void backward_direction(const BwdArgs<T>& a, const Worker& w) {
+  constexpr int N = Simd<T>::N;
+  const int64_t B = a.B, H = a.H, P = a.P, GH = a.GH;
+  const Range units = share(blocks(H, N), w.index, w.size);
+  const Range cols = a.proj ? share(blocks(P, N), w.index, w.size) : units;
+  auto same = [](int64_t u, int) { return u; };
+  for (int64_t cb = cols.begin; cb < cols.end; cb += kMaxBlocks) {
+    const int nb = int(std::min<int64_t>(kMaxBlocks, cols.end - cb));
+    pack_panel(a.w_hh, 1, P, GH, P, int(cb), nb, 1, same, a.packed + cb * N * GH);
+  }
+  for (int64_t ub = units.begin; a.proj && ub < units.end; ub += kMaxBlocks) {
+    const int nb = int(std::min<int64_t>(kMaxBlocks, units.end - ub));
+    pack_panel(a.w_hr, 1, H, P, H, int(ub), nb, 1, same, a.packed_r + ub * N * P);
+  }
+  const int64_t c_lo = std::min(cols.begin * N, P), c_hi = std::min(cols.end * N, P);
+  const int64_t u_lo = std::min(units.begin * N, H), u_hi = std::min(units.end * N, H);
+  for (int64_t b = 0; b < B; ++b) {
+    std::copy(a.dh_n + b * P + c_lo, a.dh_n + b * P + c_hi, a.dh0 + b * P + c_lo);
+    if (!a.dc0) continue;
+    if (a.dc_n) {
+      std::copy(a.dc_n + b * H + u_lo, a.dc_n + b * H + u_hi, a.dc0 + b * H + u_lo);
+    } else {
+      std::fill(a.dc0 + b * H + u_lo, a.dc0 + b * H + u_hi, T(0));
+    }
+  }
+  for (int64_t s = 0; s < a.T_; ++s) {
+    const int64_t t = a.reverse ? s : a.T_ - 1 - s;
+    const BwdStep<T> st = step_pointers(a, t);
+    if (a.proj) {
+      gather_dh(a, cols, t);
+      w.sync();
+    }
+    gate_grads<T, Cell>(a, st, units, t);
+    w.sync();
+    carry_dh(a, st, cols);
+  }
+}
+
+template <typename T, typename Cell>
+void run_cell(BwdArgs<T>* dirs, int num_dirs, int threads) {
+  run_team(num_dirs, threads,
+           [&](const Worker& w) { backward_direction<T, Cell>(dirs[w.group], w); });
+}
+
+}  // namespace
+
+template <typename T>
+void run_backward(int64_t cell, BwdArgs<T>* dirs, int num_dirs, int threads) {
+  switch (cell) {
+    case kLSTM: return run_cell<T, LSTMCell>(dirs, num_dirs, threads);
+    case kGRU: return run_cell<T, GRUCell>(dirs, num_dirs, threads);
+    case kRNNTanh: return run_cell<T, ElmanCell<false>>(dirs, num_dirs, threads);
+    default: return run_cell<T, ElmanCell<true>>(dirs, num_dirs, threads);
+  }
+}
+
+template void run_backward<float>(int64_t, BwdArgs<float>*, int, int);
+template void run_backward<double>(int64_t, BwdArgs<double>*, int, int);
+
+}  // namespace lstmkit

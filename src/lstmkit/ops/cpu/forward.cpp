@@ -1,0 +1,187 @@
+// The forward time loop: per step, each worker multiplies h_{t-1} by its own panels of W_hh
+// (the four gates of its units together), applies the cell's gate math to the tile while it
+// is still in registers, and meets the other workers at the barrier.
+#include <algorithm>
+
+#include "cells.h"
+#include "gemm.h"
+#include "recurrent.h"
+#include "team.h"
+
+namespace lstmkit {
+namespace {
+
+struct Range {
+  int64_t begin, end;
+};
+
+// Share n blocks among ``size`` workers as evenly as possible.
+inline Range share(int64_t n, int index, int size) {
+  return {n * index / size, n * (index + 1) / size};
+}
+
+inline int64_t blocks(int64_t n, int lanes) { return (n + lanes - 1) / lanes; }
+
+// A row whose step lies past its sequence's length keeps its state and outputs zeros.
+template <typename T>
+void keep_state(const FwdArgs<T>& a, const FwdStep<T>& s, int64_t b, int64_t u0, int n) {
+  if (s.c_new) std::copy_n(s.c_prev + b * a.H + u0, n, s.c_new + b * a.H + u0);
+  if (s.r) {
+    if (a.save) std::fill_n(s.r + b * a.H + u0, n, T(0));  // no gradient flows to W_hr
+    return;  // h itself is handled by the projection phase
+  }
+  std::copy_n(s.h_prev + b * s.h_ld + u0, n, s.h_new + b * s.h_ld + u0);
+  std::fill_n(s.out + b * s.out_ld + u0, n, T(0));
+}
+
+inline bool valid(const int64_t* lengths, int64_t t, int64_t b) {
+  return !lengths || t < lengths[b];
+}
+
+template <typename T>
+FwdStep<T> step_pointers(const FwdArgs<T>& a, int64_t s, int64_t t) {
+  const int64_t B = a.B, H = a.H, P = a.P;
+  const int64_t prev = a.save ? t + (a.reverse ? 1 : 0) : s % 2;
+  const int64_t next = a.save ? t + (a.reverse ? 0 : 1) : (s + 1) % 2;
+  FwdStep<T> st;
+  st.H = H;
+  st.GH = a.GH;
+  st.gates = a.gates + t * B * a.GH;
+  st.h_prev = a.hs + prev * B * P;
+  st.h_ld = P;
+  st.h_new = a.hs + next * B * P;
+  st.out = a.out + t * B * a.out_ld;
+  st.out_ld = a.out_ld;
+  st.c_prev = a.cs ? a.cs + prev * B * H : nullptr;
+  st.c_new = a.cs ? a.cs + next * B * H : nullptr;
+  st.r = a.proj ? a.rs + (a.save ? t * B * H : 0) : nullptr;
+  st.extra = a.extra ? a.extra + t * B * H : nullptr;
+  st.b_hn = a.b_hn;
+  st.save = a.save;
+  return st;
+}
+
+// h = W_hr r for this worker's columns of h (LSTM with projection).
+template <typename T>
+void project(const FwdArgs<T>& a, const FwdStep<T>& st, Range cols, int64_t t) {
+  constexpr int N = Simd<T>::N;
+  Tile<T> tile;
+  for (int64_t pb = cols.begin; pb < cols.end; pb += kMaxBlocks) {
+    const int nb = int(std::min<int64_t>(kMaxBlocks, cols.end - pb));
+    const T* panel = a.packed_r + pb * N * a.H;
+    for (int64_t row = 0; row < a.B; row += kMaxRows) {
+      const int mr = int(std::min<int64_t>(kMaxRows, a.B - row));
+      tile_product(st.r + row * a.H, a.H, a.H, panel, mr, nb, tile);
+      for (int r = 0; r < mr; ++r) {
+        const int64_t b = row + r;
+        for (int j = 0; j < nb; ++j) {
+          const int64_t p0 = (pb + j) * N;
+          const int n = int(std::min<int64_t>(N, a.P - p0));
+          if (valid(a.lengths, t, b)) {
+            store_n(st.h_new + b * a.P + p0, tile.acc[r][j], n);
+            store_n(st.out + b * a.out_ld + p0, tile.acc[r][j], n);
+          } else {
+            std::copy_n(st.h_prev + b * a.P + p0, n, st.h_new + b * a.P + p0);
+            std::fill_n(st.out + b * a.out_ld + p0, n, T(0));
+          }
+        }
+      }
+    }
+  }
+}
+
+// Pack this worker's panels: W_hh by its units (the G gates of a unit block together) and,
+// with a projection, W_hr by its columns of h.
+template <typename T, int G>
+void pack_own(const FwdArgs<T>& a, Range units, Range cols) {
+  constexpr int N = Simd<T>::N;
+  constexpr int UB = kMaxBlocks / G;
+  const int64_t H = a.H, P = a.P;
+  for (int64_t ub = units.begin; ub < units.end && !a.folded; ub += UB) {
+    const int nb = int(std::min<int64_t>(UB, units.end - ub));
+    auto col = [H](int64_t u, int g) { return g * H + u; };
+    pack_panel(a.w_hh, P, 1, P, H, int(ub), nb, G, col, a.packed + ub * N * G * P);
+  }
+  for (int64_t pb = cols.begin; pb < cols.end; pb += kMaxBlocks) {
+    const int nb = int(std::min<int64_t>(kMaxBlocks, cols.end - pb));
+    auto col = [](int64_t u, int) { return u; };
+    pack_panel(a.w_hr, H, 1, H, P, int(pb), nb, 1, col, a.packed_r + pb * N * H);
+  }
+}
+
+// One step for this worker's units: the recurrent product of each tile of (rows x units),
+// then the cell's gate math on it while it is in registers.
+template <typename T, typename Cell>
+void step_units(const FwdArgs<T>& a, const FwdStep<T>& st, Range units, int64_t t) {
+  constexpr int N = Simd<T>::N;
+  constexpr int G = Cell::G;
+  constexpr int UB = kMaxBlocks / G;  // unit blocks per panel
+  Tile<T> tile;
+  for (int64_t ub = units.begin; ub < units.end; ub += UB) {
+    const int nb = int(std::min<int64_t>(UB, units.end - ub));
+    const T* panel = a.packed + ub * N * G * a.P;
+    for (int64_t row = 0; row < a.B; row += kMaxRows) {
+      const int mr = int(std::min<int64_t>(kMaxRows, a.B - row));
+      if (a.folded) {
+        tile = Tile<T>{};
+      } else {
+        tile_product(st.h_prev + row * a.P, a.P, a.P, panel, mr, nb * G, tile);
+      }
+      for (int r = 0; r < mr; ++r) {
+        const int64_t b = row + r;
+        const bool ok = valid(a.lengths, t, b);
+        for (int j = 0; j < nb; ++j) {
+          const int64_t u0 = (ub + j) * N;
+          const int n = int(std::min<int64_t>(N, a.H - u0));
+          if (ok) {
+            Cell::forward(st, b, u0, n, &tile.acc[r][j * G]);
+          } else {
+            keep_state(a, st, b, u0, n);
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T, typename Cell>
+void forward_direction(const FwdArgs<T>& a, const Worker& w) {
+  constexpr int N = Simd<T>::N;
+  const Range units = share(blocks(a.H, N), w.index, w.size);
+  const Range cols = a.proj ? share(blocks(a.P, N), w.index, w.size) : Range{0, 0};
+  pack_own<T, Cell::G>(a, units, cols);
+  for (int64_t s = 0; s < a.T_; ++s) {
+    const int64_t t = a.reverse ? a.T_ - 1 - s : s;
+    const FwdStep<T> st = step_pointers(a, s, t);
+    step_units<T, Cell>(a, st, units, t);
+    if (a.proj) {
+      w.sync();  // r of every unit is written
+      project(a, st, cols, t);
+    }
+    w.sync();  // h_t is complete: the next step may read it
+  }
+}
+
+template <typename T, typename Cell>
+void run_cell(FwdArgs<T>* dirs, int num_dirs, int threads) {
+  run_team(num_dirs, threads, [&](const Worker& w) { forward_direction<T, Cell>(dirs[w.group], w); });
+}
+
+}  // namespace
+
+template <typename T>
+void run_forward(int64_t cell, FwdArgs<T>* dirs, int num_dirs, int threads) {
+  switch (cell) {
+    case kLSTM: return run_cell<T, LSTMCell>(dirs, num_dirs, threads);
+    case kGRU: return run_cell<T, GRUCell>(dirs, num_dirs, threads);
+    case kRNNTanh: return run_cell<T, ElmanCell<false>>(dirs, num_dirs, threads);
+    default: return run_cell<T, ElmanCell<true>>(dirs, num_dirs, threads);
+  }
+}
+
+template void run_forward<float>(int64_t, FwdArgs<float>*, int, int);
+template void run_forward<double>(int64_t, FwdArgs<double>*, int, int);
+
+int simd_lanes(bool is_double) { return is_double ? Simd<double>::N : Simd<float>::N; }
+
+}  // namespace lstmkit

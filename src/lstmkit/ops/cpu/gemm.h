@@ -1,0 +1,99 @@
+// Small matrix products of the recurrence, register-blocked, plus the packing they read.
+//
+// Each time step multiplies a few rows (the batch) by a weight matrix that stays the same for
+// the whole sequence. The weight is packed once per call into *panels*: a panel holds nb
+// consecutive blocks of N columns (N = SIMD lanes), stored k-major so one step of the inner
+// loop reads nb contiguous vectors:
+//
+//     panel[k][j][lane] = W[col0 + j * N + lane][k]      (j < nb, zero past the last column)
+//
+// The micro-kernel keeps an MR x nb tile of accumulators in registers and, for every k,
+// broadcasts one scalar of each of the MR rows of A against the nb vectors of the panel.
+// Calling at::mm per step would cost microseconds of dispatch for products this small.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "simd.h"
+
+namespace lstmkit {
+
+// MR x nb accumulators, nb vectors of the panel and a broadcast must fit the vector
+// registers: 32 with AVX-512 (4 x 4 + 4 + 1), 16 otherwise (2 x 4 + 4 + 1).
+constexpr int kMaxRows = kVecBytes == 64 ? 4 : 2;  // MR: rows of A per tile
+constexpr int kMaxBlocks = 4;                      // nb: vector blocks per panel
+
+template <typename T>
+struct Tile {
+  vec<T> acc[kMaxRows][kMaxBlocks];
+};
+
+template <typename T, int MR, int NB>
+inline void micro_kernel(const T* A, int64_t lda, int64_t K, const T* panel, Tile<T>& out) {
+  constexpr int N = Simd<T>::N;
+  vec<T> acc[MR][NB];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NB; ++j) acc[r][j] = vec<T>{};
+  for (int64_t k = 0; k < K; ++k) {
+    vec<T> w[NB];
+    for (int j = 0; j < NB; ++j) {
+      w[j] = load(panel + (k * NB + j) * N);
+      pin<T>(w[j]);
+    }
+    for (int r = 0; r < MR; ++r) {
+      const vec<T> a = splat(A[r * lda + k]);
+      for (int j = 0; j < NB; ++j) acc[r][j] += a * w[j];
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NB; ++j) out.acc[r][j] = acc[r][j];
+}
+
+template <typename T, int MR>
+inline void dispatch_blocks(const T* A, int64_t lda, int64_t K, const T* panel, int nb,
+                            Tile<T>& out) {
+  switch (nb) {
+    case 1: return micro_kernel<T, MR, 1>(A, lda, K, panel, out);
+    case 2: return micro_kernel<T, MR, 2>(A, lda, K, panel, out);
+    case 3: return micro_kernel<T, MR, 3>(A, lda, K, panel, out);
+    default: return micro_kernel<T, MR, 4>(A, lda, K, panel, out);
+  }
+}
+
+// out.acc[r][j] = sum_k A[r][k] * panel[k][j] for r < mr, j < nb.
+template <typename T>
+inline void tile_product(const T* A, int64_t lda, int64_t K, const T* panel, int mr, int nb,
+                         Tile<T>& out) {
+  switch (mr) {
+    case 1: return dispatch_blocks<T, 1>(A, lda, K, panel, nb, out);
+    case 2: return dispatch_blocks<T, 2>(A, lda, K, panel, nb, out);
+    case 3: return dispatch_blocks<T, std::min(3, kMaxRows)>(A, lda, K, panel, nb, out);
+    default: return dispatch_blocks<T, kMaxRows>(A, lda, K, panel, nb, out);
+  }
+}
+
+// Pack the column blocks [b0, b0 + nb) of W into one panel. W's columns are "units": column
+// c of block j is unit b*N + lane, and ``col(u, g)`` maps (unit, group) to W's storage:
+// ``W[col(u, g) * row_stride + k * k_stride]``; groups is how many vectors per block (the
+// gates of an LSTM unit block, or 1). Panel layout: [k][j * groups + g][lane].
+template <typename T, typename ColFn>
+inline void pack_panel(const T* W, int64_t row_stride, int64_t k_stride, int64_t K,
+                       int64_t units, int b0, int nb, int groups, ColFn col, T* panel) {
+  constexpr int N = Simd<T>::N;
+  const int width = nb * groups * N;
+  for (int j = 0; j < nb; ++j)
+    for (int g = 0; g < groups; ++g)
+      for (int lane = 0; lane < N; ++lane) {
+        const int64_t u = int64_t(b0 + j) * N + lane;
+        T* dst = panel + (j * groups + g) * N + lane;
+        if (u >= units) {
+          for (int64_t k = 0; k < K; ++k) dst[k * width] = T(0);
+          continue;
+        }
+        const T* src = W + col(u, g) * row_stride;
+        for (int64_t k = 0; k < K; ++k) dst[k * width] = src[k * k_stride];
+      }
+}
+
+}  // namespace lstmkit

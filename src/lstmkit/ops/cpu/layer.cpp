@@ -1,0 +1,285 @@
+// One layer on the CPU: the parts that are large GEMMs, and the time loops in between.
+//
+// Forward:  G = X W_ih^T + biases, one GEMM over all T * B rows per direction, then the
+//           time loop (forward.cpp) with threads split over directions and units.
+// Backward: the time loop of the gradients (backward.cpp), then dX = dG W_ih,
+//           dW_ih = dG^T X, dW_hh = dG^T H_prev, dW_hr = dH^T R and the bias sums, each one
+//           GEMM or reduction over all steps.
+#include "layer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+
+#include "cells.h"
+#include "recurrent.h"
+
+namespace lstmkit {
+namespace {
+
+int gate_count(int64_t cell) { return cell == kLSTM ? 4 : cell == kGRU ? 3 : 1; }
+
+struct Dims {
+  int64_t T, B, I, H, P, GH, D;
+  bool proj;
+};
+
+Dims dims_of(const Tensor& x, const Tensor& h0, TensorList w_ih, TensorList w_hh,
+             TensorList w_hr, int64_t cell) {
+  TORCH_CHECK(x.dim() == 3, "lstmkit::rnn: x must be (T, B, I), got ", x.sizes());
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              "lstmkit::rnn: float32 or float64, got ", x.scalar_type());
+  TORCH_CHECK(cell >= kLSTM && cell <= kRNNRelu, "lstmkit::rnn: unknown cell ", cell);
+  TORCH_CHECK(w_ih.size() == 1 || w_ih.size() == 2, "lstmkit::rnn: 1 or 2 directions");
+  TORCH_CHECK(w_hh.size() == w_ih.size(), "lstmkit::rnn: one w_hh per direction");
+  Dims d;
+  d.T = x.size(0), d.B = x.size(1), d.I = x.size(2), d.D = int64_t(w_ih.size());
+  d.GH = w_ih[0].size(0), d.H = d.GH / gate_count(cell), d.P = w_hh[0].size(1);
+  d.proj = !w_hr.empty();
+  TORCH_CHECK(!d.proj || (cell == kLSTM && w_hr.size() == w_ih.size()),
+              "lstmkit::rnn: w_hr only for an LSTM, one per direction");
+  TORCH_CHECK(h0.dim() == 3 && h0.size(0) == d.D && h0.size(1) == d.B && h0.size(2) == d.P,
+              "lstmkit::rnn: h0 must be (D, B, P), got ", h0.sizes());
+  return d;
+}
+
+// Saved for the backward pass, per direction: gates | GRU extra | hs | cs | rs.
+struct Layout {
+  int64_t gates, extra, hs, cs, rs, total;
+};
+
+Layout layout_of(const Dims& d, int64_t cell) {
+  Layout l;
+  l.gates = 0;
+  l.extra = l.gates + d.T * d.B * d.GH;
+  l.hs = l.extra + (cell == kGRU ? d.T * d.B * d.H : 0);
+  l.cs = l.hs + (d.T + 1) * d.B * d.P;
+  l.rs = l.cs + (cell == kLSTM ? (d.T + 1) * d.B * d.H : 0);
+  l.total = l.rs + (d.proj ? d.T * d.B * d.H : 0);
+  return l;
+}
+
+int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// Threads for a time loop: a direction is split only when a step has enough work to pay for
+// a barrier per step; two directions go to two threads whenever there are two.
+int loop_threads(const Dims& d, int64_t step_flops, int lanes) {
+  const int avail = at::in_parallel_region() ? 1 : at::get_num_threads();
+  constexpr int64_t kFlopsPerThread = int64_t(1) << 18;  // about 4 us of work per step
+  const int64_t most = std::max<int64_t>(1, (std::min(d.H, d.P) + lanes - 1) / lanes);
+  const int64_t per_dir = std::clamp<int64_t>(step_flops / kFlopsPerThread, 1, most);
+  return int(std::min<int64_t>(avail, per_dir * d.D));
+}
+
+// G = X W_ih^T + the biases that fold into it: all of b_hh for LSTM and RNN; for the GRU only
+// its r and z parts (b_hn is applied inside r * (W_hn h + b_hn)).
+void input_projection(const Tensor& x2, const Tensor& w_ih, TensorList b_ih, TensorList b_hh,
+                      int64_t k, int64_t cell, int64_t H, Tensor gates) {
+  if (b_ih.empty()) {
+    at::mm_out(gates, x2, w_ih.t());
+    return;
+  }
+  Tensor bias = b_ih[k].clone();
+  if (cell == kGRU) {
+    bias.narrow(0, 0, 2 * H).add_(b_hh[k].narrow(0, 0, 2 * H));
+  } else {
+    bias.add_(b_hh[k]);
+  }
+  at::addmm_out(gates, bias, x2, w_ih.t());
+}
+
+template <typename T>
+struct FwdBuffers {
+  Tensors keep;  // contiguous copies that must outlive the loop
+  const T* hold(const Tensor& t) {
+    keep.push_back(t.contiguous());
+    return keep.back().data_ptr<T>();
+  }
+};
+
+template <typename T>
+void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, const Tensor& h0,
+                  const OptTensor& c0, TensorList w_ih, TensorList w_hh, TensorList b_ih,
+                  TensorList b_hh, TensorList w_hr, const OptTensor& lengths, Tensor& out,
+                  Tensor& h_n, Tensor& c_n, Tensor& ws) {
+  const Layout l = layout_of(d, cell);
+  const int64_t B = d.B, H = d.H, P = d.P, GH = d.GH;
+  const int N = simd_lanes(std::is_same_v<T, double>);
+  const int64_t panel_hh = round_up(H, N) * (GH / H) * P, panel_hr = round_up(P, N) * H;
+  // Without saving, the scratch of a direction: gates | 2 h slots | 2 c slots | r.
+  const int64_t scratch = save ? 0 : d.T * B * GH + 2 * B * P + 2 * B * H + B * H;
+  Tensor work = at::empty({d.D, scratch + panel_hh + panel_hr}, x2.options());
+  FwdBuffers<T> buf;
+  std::vector<FwdArgs<T>> args(d.D);
+  // A single step (a cell call): W_hh h0 goes into the same matrix products as W_ih x, and
+  // the loop only applies the gate math; packing W_hh would cost more than the step.
+  const bool folded = d.T == 1 && !d.proj && cell != kGRU;
+  for (int64_t k = 0; k < d.D; ++k) {
+    T* base = save ? ws[k].data_ptr<T>() : work[k].data_ptr<T>();
+    T* gates = base;
+    T* hs = save ? base + l.hs : gates + d.T * B * GH;
+    T* cs = save ? base + l.cs : hs + 2 * B * P;
+    T* rs = save ? base + l.rs : cs + 2 * B * H;
+    Tensor g = at::from_blob(gates, {d.T * B, GH}, x2.options());  // (T * B, GH)
+    input_projection(x2, w_ih[k], b_ih, b_hh, k, cell, H, g);
+    if (folded) g.addmm_(h0[k], w_hh[k].t());
+    const int64_t first = (k == 1 && save) ? d.T : 0;  // slot of the initial state
+    std::copy_n(h0[k].data_ptr<T>(), B * P, hs + first * B * P);
+    if (cell == kLSTM) std::copy_n(c0->select(0, k).data_ptr<T>(), B * H, cs + first * B * H);
+    FwdArgs<T>& a = args[k];
+    a.T_ = d.T, a.B = B, a.H = H, a.P = P, a.GH = GH;
+    a.proj = d.proj, a.reverse = k == 1, a.save = save, a.folded = folded;
+    a.gates = gates;
+    a.extra = (save && cell == kGRU) ? base + l.extra : nullptr;
+    a.w_hh = buf.hold(w_hh[k]);
+    a.w_hr = d.proj ? buf.hold(w_hr[k]) : nullptr;
+    a.b_hn = (cell == kGRU && !b_hh.empty()) ? buf.hold(b_hh[k].narrow(0, 2 * H, H)) : nullptr;
+    a.hs = hs, a.cs = cell == kLSTM ? cs : nullptr, a.rs = d.proj ? rs : nullptr;
+    a.out = out.data_ptr<T>() + k * P, a.out_ld = d.D * P;
+    a.h_n = h_n[k].data_ptr<T>();
+    a.c_n = cell == kLSTM ? c_n[k].data_ptr<T>() : nullptr;
+    a.lengths = lengths ? lengths->data_ptr<int64_t>() : nullptr;
+    a.packed = work[k].data_ptr<T>() + scratch;
+    a.packed_r = a.packed + panel_hh;
+  }
+  const int64_t flops = 2 * B * GH * P + (d.proj ? 2 * B * H * P : 0);
+  run_forward<T>(cell, args.data(), int(d.D), folded ? 1 : loop_threads(d, flops, N));
+  for (int64_t k = 0; k < d.D; ++k) {  // the state after the last step
+    const int64_t last = save ? (k == 1 ? 0 : d.T) : d.T % 2;
+    std::copy_n(args[k].hs + last * B * P, B * P, args[k].h_n);
+    if (cell == kLSTM) std::copy_n(args[k].cs + last * B * H, B * H, args[k].c_n);
+  }
+}
+
+}  // namespace
+
+std::tuple<Tensor, Tensor, Tensor, Tensor> rnn_fwd_cpu(
+    const Tensor& x, const Tensor& h0, const OptTensor& c0, TensorList w_ih, TensorList w_hh,
+    TensorList b_ih, TensorList b_hh, TensorList w_hr, const OptTensor& lengths, int64_t cell,
+    bool save) {
+  const Dims d = dims_of(x, h0, w_ih, w_hh, w_hr, cell);
+  TORCH_CHECK(cell != kLSTM || (c0 && c0->sizes() == at::IntArrayRef({d.D, d.B, d.H})),
+              "lstmkit::rnn: an LSTM needs c0 (D, B, H)");
+  const Tensor x2 = x.contiguous().view({d.T * d.B, d.I});  // (T * B, I)
+  const Tensor h0c = h0.contiguous();
+  const OptTensor c0c = c0 ? OptTensor(c0->contiguous()) : std::nullopt;
+  const OptTensor len = lengths ? OptTensor(lengths->to(at::kLong).contiguous()) : std::nullopt;
+  Tensor out = at::empty({d.T, d.B, d.D * d.P}, x.options());
+  Tensor h_n = at::empty({d.D, d.B, d.P}, x.options());
+  Tensor c_n = at::empty({cell == kLSTM ? d.D : 0, d.B, d.H}, x.options());
+  Tensor ws = at::empty({save ? d.D : 0, layout_of(d, cell).total}, x.options());
+  if (x.scalar_type() == at::kFloat) {
+    forward_loop<float>(d, cell, save, x2, h0c, c0c, w_ih, w_hh, b_ih, b_hh, w_hr, len, out,
+                        h_n, c_n, ws);
+  } else {
+    forward_loop<double>(d, cell, save, x2, h0c, c0c, w_ih, w_hh, b_ih, b_hh, w_hr, len, out,
+                         h_n, c_n, ws);
+  }
+  return {out, h_n, c_n, ws};
+}
+
+namespace {
+
+template <typename T>
+void backward_loop(const Dims& d, int64_t cell, const Tensor& gout, const Tensor& ghn,
+                   const OptTensor& gcn, TensorList w_hh, TensorList w_hr,
+                   const OptTensor& lengths, const Tensor& ws, Tensor& dgi, Tensor& dgh,
+                   Tensor& dh_proj, Tensor& dh0, Tensor& dc0) {
+  const Layout l = layout_of(d, cell);
+  const int64_t B = d.B, H = d.H, P = d.P, GH = d.GH;
+  const int N = simd_lanes(std::is_same_v<T, double>);
+  const int64_t panel_hh = round_up(P, N) * GH, panel_hr = round_up(H, N) * P;
+  Tensor work = at::empty({d.D, 2 * B * P + panel_hh + panel_hr}, gout.options());
+  FwdBuffers<T> buf;
+  std::vector<BwdArgs<T>> args(d.D);
+  for (int64_t k = 0; k < d.D; ++k) {
+    const T* base = ws[k].data_ptr<T>();
+    BwdArgs<T>& a = args[k];
+    a.T_ = d.T, a.B = B, a.H = H, a.P = P, a.GH = GH;
+    a.proj = d.proj, a.reverse = k == 1;
+    a.gates = base + l.gates;
+    a.extra = cell == kGRU ? base + l.extra : nullptr;
+    a.hs = base + l.hs;
+    a.cs = cell == kLSTM ? base + l.cs : nullptr;
+    a.rs = d.proj ? base + l.rs : nullptr;
+    a.w_hh = buf.hold(w_hh[k]);
+    a.w_hr = d.proj ? buf.hold(w_hr[k]) : nullptr;
+    a.dout = gout.data_ptr<T>() + k * P, a.dout_ld = d.D * P;
+    a.dh_n = ghn[k].data_ptr<T>();
+    a.dc_n = gcn ? gcn->select(0, k).data_ptr<T>() : nullptr;
+    a.dgi = dgi[k].data_ptr<T>();
+    a.dgh = dgh[k].data_ptr<T>();
+    a.dh_proj = d.proj ? dh_proj[k].data_ptr<T>() : nullptr;
+    a.dh0 = dh0[k].data_ptr<T>();
+    a.dc0 = cell == kLSTM ? dc0[k].data_ptr<T>() : nullptr;
+    T* scratch = work[k].data_ptr<T>();
+    a.dh_direct = scratch, a.dh_step = scratch + B * P;
+    a.lengths = lengths ? lengths->data_ptr<int64_t>() : nullptr;
+    a.packed = scratch + 2 * B * P, a.packed_r = a.packed + panel_hh;
+  }
+  const int64_t flops = 2 * B * GH * P + (d.proj ? 2 * B * H * P : 0);
+  run_backward<T>(cell, args.data(), int(d.D), loop_threads(d, flops, N));
+}
+
+}  // namespace
+
+std::tuple<Tensor, Tensor, Tensor, Tensors, Tensors, Tensors, Tensors, Tensors> rnn_bwd_cpu(
+    const Tensor& grad_out, const Tensor& grad_h_n, const OptTensor& grad_c_n, const Tensor& x,
+    const Tensor& h0, const OptTensor& c0, TensorList w_ih, TensorList w_hh, TensorList b_ih,
+    TensorList b_hh, TensorList w_hr, const OptTensor& lengths, const Tensor& ws, int64_t cell,
+    bool need_input, bool need_weights) {
+  const Dims d = dims_of(x, h0, w_ih, w_hh, w_hr, cell);
+  const Layout l = layout_of(d, cell);
+  TORCH_CHECK(ws.dim() == 2 && ws.size(0) == d.D && ws.size(1) == l.total,
+              "lstmkit::rnn_bwd: workspace does not match the layer");
+  const auto opts = x.options();
+  const int64_t TB = d.T * d.B;
+  const Tensor gout = grad_out.contiguous(), ghn = grad_h_n.contiguous();
+  const OptTensor gcn = (cell == kLSTM && grad_c_n) ? OptTensor(grad_c_n->contiguous())
+                                                    : std::nullopt;
+  const OptTensor len = lengths ? OptTensor(lengths->to(at::kLong).contiguous()) : std::nullopt;
+  Tensor dgi = at::empty({d.D, TB, d.GH}, opts);                          // (D, T*B, GH)
+  Tensor dgh = cell == kGRU ? at::empty({d.D, TB, d.GH}, opts) : dgi;
+  Tensor dh_proj = at::empty({d.proj ? d.D : 0, TB, d.P}, opts);          // (D, T*B, P)
+  Tensor dh0 = at::empty({d.D, d.B, d.P}, opts);
+  Tensor dc0 = at::empty({cell == kLSTM ? d.D : 0, d.B, d.H}, opts);
+  if (x.scalar_type() == at::kFloat) {
+    backward_loop<float>(d, cell, gout, ghn, gcn, w_hh, w_hr, len, ws, dgi, dgh, dh_proj, dh0,
+                         dc0);
+  } else {
+    backward_loop<double>(d, cell, gout, ghn, gcn, w_hh, w_hr, len, ws, dgi, dgh, dh_proj, dh0,
+                          dc0);
+  }
+  const Tensor x2 = x.contiguous().view({TB, d.I});  // (T * B, I)
+  Tensor dx = at::empty({0}, opts);
+  if (need_input) {
+    dx = at::mm(dgi[0], w_ih[0]);  // (T * B, I)
+    if (d.D == 2) dx.addmm_(dgi[1], w_ih[1]);
+    dx = dx.view({d.T, d.B, d.I});
+  }
+  Tensors dw_ih, dw_hh, db_ih, db_hh, dw_hr;
+  for (int64_t k = 0; k < d.D; ++k) {
+    if (!need_weights) {
+      dw_ih.push_back(at::empty({0}, opts)), dw_hh.push_back(at::empty({0}, opts));
+      if (!b_ih.empty()) db_ih.push_back(at::empty({0}, opts));
+      if (!b_hh.empty()) db_hh.push_back(at::empty({0}, opts));
+      if (d.proj) dw_hr.push_back(at::empty({0}, opts));
+      continue;
+    }
+    // The state before each step: slots [0, T) forward, [1, T + 1) reverse.
+    const Tensor hs = ws[k].narrow(0, l.hs, (d.T + 1) * d.B * d.P).view({d.T + 1, d.B, d.P});
+    const Tensor h_prev = hs.narrow(0, k == 1 ? 1 : 0, d.T).reshape({TB, d.P});
+    dw_ih.push_back(at::mm(dgi[k].t(), x2));       // (GH, I)
+    dw_hh.push_back(at::mm(dgh[k].t(), h_prev));   // (GH, P)
+    if (!b_ih.empty()) db_ih.push_back(dgi[k].sum(0));
+    if (!b_hh.empty()) db_hh.push_back(dgh[k].sum(0));
+    if (d.proj) {
+      const Tensor rs = ws[k].narrow(0, l.rs, TB * d.H).view({TB, d.H});
+      dw_hr.push_back(at::mm(dh_proj[k].t(), rs));  // (P, H)
+    }
+  }
+  return {dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr};
+}
+
+}  // namespace lstmkit

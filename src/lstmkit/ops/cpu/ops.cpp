@@ -1,0 +1,161 @@
+// Registration of the operators with torch's dispatcher, and their autograd.
+//
+//   lstmkit::rnn      one layer (1 or 2 directions), differentiable: what lstmkit calls
+//   lstmkit::rnn_fwd  the forward pass; with save=True it also returns the workspace the
+//                     backward pass reads (gate activations, states)
+//   lstmkit::rnn_bwd  the backward pass
+//
+// The autograd kernel of lstmkit::rnn calls rnn_fwd / rnn_bwd through the dispatcher, so
+// tracers (torch.compile, torch.export) see those ops and use their fake implementations,
+// registered in Python (lstmkit/ops/fused.py).
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/library.h>
+
+#include "layer.h"
+
+namespace lstmkit {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+using FwdSig = decltype(rnn_fwd_cpu);
+using BwdSig = decltype(rnn_bwd_cpu);
+
+const c10::TypedOperatorHandle<FwdSig>& fwd_op() {
+  static const auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("lstmkit::rnn_fwd", "").typed<FwdSig>();
+  return op;
+}
+
+const c10::TypedOperatorHandle<BwdSig>& bwd_op() {
+  static const auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("lstmkit::rnn_bwd", "").typed<BwdSig>();
+  return op;
+}
+
+std::tuple<Tensor, Tensor, Tensor> rnn_cpu(const Tensor& x, const Tensor& h0,
+                                           const OptTensor& c0, TensorList w_ih,
+                                           TensorList w_hh, TensorList b_ih, TensorList b_hh,
+                                           TensorList w_hr, const OptTensor& lengths,
+                                           int64_t cell) {
+  auto [out, h_n, c_n, ws] =
+      rnn_fwd_cpu(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, false);
+  return {out, h_n, c_n};
+}
+
+Tensors concat(std::initializer_list<TensorList> lists) {
+  Tensors all;
+  for (TensorList l : lists) all.insert(all.end(), l.begin(), l.end());
+  return all;
+}
+
+// Sizes of the weight lists, kept to split the saved tensors again.
+struct Counts {
+  int64_t D, b_ih, b_hh, w_hr;
+};
+
+struct RnnFunction : public torch::autograd::Function<RnnFunction> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& h0,
+                               const OptTensor& c0, TensorList w_ih, TensorList w_hh,
+                               TensorList b_ih, TensorList b_hh, TensorList w_hr,
+                               const OptTensor& lengths, int64_t cell) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [out, h_n, c_n, ws] =
+        fwd_op().call(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, true);
+    ctx->mark_non_differentiable({ws});
+    Tensors saved = concat({{x, h0, c0.value_or(Tensor()), lengths.value_or(Tensor()), ws},
+                            w_ih, w_hh, b_ih, b_hh, w_hr});
+    ctx->save_for_backward(saved);
+    ctx->saved_data["cell"] = cell;
+    ctx->saved_data["counts"] = std::vector<int64_t>{int64_t(w_ih.size()), int64_t(b_ih.size()),
+                                                     int64_t(b_hh.size()), int64_t(w_hr.size())};
+    return {out, h_n, c_n};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    // create_graph=True runs the backward pass with grad mode on; this one is not itself
+    // differentiable, so say so instead of returning gradients without a graph.
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "lstmkit::rnn: the fused kernels do not support double backward "
+                "(create_graph=True); use impl='reference' for higher-order gradients");
+    const Tensors saved = ctx->get_saved_variables();
+    const auto c = ctx->saved_data["counts"].toIntVector();
+    const int64_t D = c[0];
+    const Tensor &x = saved[0], &h0 = saved[1], &ws = saved[4];
+    const OptTensor c0 = saved[2].defined() ? OptTensor(saved[2]) : std::nullopt;
+    const OptTensor lengths = saved[3].defined() ? OptTensor(saved[3]) : std::nullopt;
+    auto take = [&, pos = size_t(5)](int64_t n) mutable {
+      Tensors part(saved.begin() + pos, saved.begin() + pos + n);
+      pos += n;
+      return part;
+    };
+    const Tensors w_ih = take(D), w_hh = take(D), b_ih = take(c[1]), b_hh = take(c[2]),
+                  w_hr = take(c[3]);
+    // Edges: x, h0, [c0], then every weight in order.
+    const size_t first_w = c0 ? 3 : 2;
+    const size_t num_w = w_ih.size() + w_hh.size() + b_ih.size() + b_hh.size() + w_hr.size();
+    bool need_w = false;
+    for (size_t i = 0; i < num_w; ++i) need_w = need_w || ctx->needs_input_grad(first_w + i);
+    const OptTensor grad_c = c0 ? OptTensor(grads[2]) : std::nullopt;
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr] =
+        bwd_op().call(grads[0], grads[1], grad_c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr,
+                      lengths, ws, ctx->saved_data["cell"].toInt(), ctx->needs_input_grad(0),
+                      need_w);
+    // One entry per forward argument, undefined where there is no gradient.
+    variable_list result{ctx->needs_input_grad(0) ? dx : Tensor(), dh0, c0 ? dc0 : Tensor()};
+    for (const Tensors* list : {&dw_ih, &dw_hh, &db_ih, &db_hh, &dw_hr})
+      for (const Tensor& g : *list) result.push_back(need_w ? g : Tensor());
+    result.push_back(Tensor());  // lengths
+    result.push_back(Tensor());  // cell
+    return result;
+  }
+};
+
+std::tuple<Tensor, Tensor, Tensor> rnn_autograd(const Tensor& x, const Tensor& h0,
+                                                const OptTensor& c0, TensorList w_ih,
+                                                TensorList w_hh, TensorList b_ih,
+                                                TensorList b_hh, TensorList w_hr,
+                                                const OptTensor& lengths, int64_t cell) {
+  auto needs = [](const Tensor& t) { return t.defined() && t.requires_grad(); };
+  bool any = needs(x) || needs(h0) || (c0 && needs(*c0));
+  for (TensorList l : {w_ih, w_hh, b_ih, b_hh, w_hr})
+    for (const Tensor& t : l) any = any || needs(t);
+  if (!(any && at::GradMode::is_enabled())) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    static const auto op = c10::Dispatcher::singleton()
+                               .findSchemaOrThrow("lstmkit::rnn", "")
+                               .typed<decltype(rnn_cpu)>();
+    return op.call(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell);
+  }
+  auto out = RnnFunction::apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell);
+  return {out[0], out[1], out[2]};
+}
+
+}  // namespace
+
+}  // namespace lstmkit
+
+#define LSTMKIT_RNN_ARGS                                                             \
+  "Tensor x, Tensor h0, Tensor? c0, Tensor[] w_ih, Tensor[] w_hh, Tensor[] b_ih, " \
+  "Tensor[] b_hh, Tensor[] w_hr, Tensor? lengths, int cell"
+
+TORCH_LIBRARY(lstmkit, m) {
+  m.def("rnn(" LSTMKIT_RNN_ARGS ") -> (Tensor, Tensor, Tensor)");
+  m.def("rnn_fwd(" LSTMKIT_RNN_ARGS ", bool save) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "rnn_bwd(Tensor grad_out, Tensor grad_h_n, Tensor? grad_c_n, Tensor x, Tensor h0, "
+      "Tensor? c0, Tensor[] w_ih, Tensor[] w_hh, Tensor[] b_ih, Tensor[] b_hh, Tensor[] w_hr, "
+      "Tensor? lengths, Tensor ws, int cell, bool need_input, bool need_weights) -> "
+      "(Tensor, Tensor, Tensor, Tensor[], Tensor[], Tensor[], Tensor[], Tensor[])");
+}
+
+TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
+  m.impl("rnn", &lstmkit::rnn_cpu);
+  m.impl("rnn_fwd", &lstmkit::rnn_fwd_cpu);
+  m.impl("rnn_bwd", &lstmkit::rnn_bwd_cpu);
+}
+
+TORCH_LIBRARY_IMPL(lstmkit, Autograd, m) { m.impl("rnn", &lstmkit::rnn_autograd); }

@@ -1,0 +1,50 @@
+"""When ``impl="auto"`` takes the fused kernels over torch's: rules read off the benchmark.
+
+The rules look only at the configuration and the shapes of the call (mode, B, H, T, dtype,
+whether a backward pass follows), never at a timing. They summarise
+``benchmarks/RESULTS.md`` (``python benchmarks/bench_cpu.py``), whose section "Rules for
+impl='auto'" prints the limits one run supports; re-derive them when the kernels change.
+
+The present limits come from runs on a 2-core machine shared with other jobs, where the
+ratios scattered by a factor of two between runs: the GRU was faster than torch at every
+point of every run; the LSTM clearly only where B * H <= 1024 (per-step overhead dominates
+torch's time there), at about parity above.
+
+Example:
+    >>> prefer_fused("lstm", batch=8, hidden=128, steps=100, dtype=torch.float32, grad=False)
+    True
+    >>> prefer_fused("lstm", batch=32, hidden=256, steps=100, dtype=torch.float32, grad=True)
+    False
+    >>> prefer_fused("lstm", batch=8, hidden=128, steps=100, dtype=torch.float16, grad=False)
+    False
+"""
+
+from __future__ import annotations
+
+import torch
+
+# float64: torch has no fused CPU kernel for double (oneDNN is float32 / bfloat16 only), so
+# the fused kernels are faster at every measured shape.
+# float32: (mode, grad) -> largest B * H where fused is faster than torch.nn.
+EVERYWHERE = 2**62
+FLOAT32_LIMITS: dict[tuple[str, bool], int] = {
+    ("lstm", False): 1024,
+    ("lstm", True): 1024,
+    ("gru", False): EVERYWHERE,
+    ("gru", True): EVERYWHERE,
+    # Elman RNN: not in the benchmark grid; its step is the LSTM's with one gate, so the
+    # per-step overhead that the fused loop removes weighs even more.
+    ("rnn", False): EVERYWHERE,
+    ("rnn", True): EVERYWHERE,
+}
+
+
+def prefer_fused(
+    mode: str, batch: int, hidden: int, steps: int, dtype: torch.dtype, grad: bool
+) -> bool:
+    """True where the benchmark shows the fused kernels faster than torch's (native)."""
+    if dtype == torch.float64:
+        return True
+    if dtype != torch.float32:
+        return False
+    return batch * hidden <= FLOAT32_LIMITS[(mode, grad)]

@@ -1,0 +1,52 @@
+"""torch.export and torch.compile trace models that use the fused kernels as single ops."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lstmkit import nn as lk
+from lstmkit.ops import fused
+
+pytestmark = pytest.mark.skipif(not fused.available(), reason="fused kernels could not be built")
+
+
+class Tagger(nn.Module):
+    def __init__(self, cls=lk.LSTM, **kw):
+        super().__init__()
+        self.rnn = cls(3, 8, num_layers=2, bidirectional=True, impl="fused", **kw)
+        self.head = nn.Linear(16, 2)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0])
+
+
+def op_nodes(graph: torch.fx.Graph) -> list[str]:
+    return [str(n.target) for n in graph.nodes if "lstmkit" in str(n.target)]
+
+
+@pytest.mark.parametrize("cls", [lk.LSTM, lk.GRU])
+def test_export_keeps_one_op_per_layer(cls):
+    torch.manual_seed(0)
+    model = Tagger(cls).eval()
+    x = torch.randn(5, 2, 3)
+    program = torch.export.export(model, (x,))
+    assert len(op_nodes(program.graph)) == 2  # two layers, both directions in each call
+    torch.testing.assert_close(program.module()(x), model(x))
+
+
+def test_compile_forward_and_backward_without_graph_breaks():
+    torch.manual_seed(0)
+    model = Tagger(proj_size=4)
+    model.head = nn.Linear(8, 2)
+    x = torch.randn(5, 2, 3)
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    out = compiled(x)
+    torch.testing.assert_close(out, model(x))
+    out.sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model(x).sum().backward()
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(grads[n], p.grad, msg=n)
