@@ -31,6 +31,7 @@ from ..ops.stack import State
 from ..ops.weights import PARAM_STEMS, LayerWeights
 from . import checks
 from .init import check_forget_bias, check_init, reset_
+from .params import lookup
 
 
 class RNNBase(nn.Module):
@@ -101,7 +102,7 @@ class RNNBase(nn.Module):
     def layer_weights(self) -> list[LayerWeights]:
         """The weights of every layer-direction, layer-major, forward before reverse."""
         return [
-            LayerWeights(*(getattr(self, f"{stem}_l{layer}{sfx}", None) for stem in PARAM_STEMS))
+            LayerWeights(*lookup(self, [f"{stem}_l{layer}{sfx}" for stem in PARAM_STEMS]))
             for layer in range(self.spec.num_layers)
             for sfx in self._suffixes()
         ]

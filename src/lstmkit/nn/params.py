@@ -1,0 +1,36 @@
+"""Fast lookup of a module's parameters by name, for the per-call path of the modules.
+
+``getattr(module, name)`` on a torch module goes through ``Module.__getattr__`` for every
+parameter, and raises and catches an AttributeError for every name that is absent: for the
+15 parameter names of a layer that costs tens of microseconds per call, as much as a small
+LSTM step. :func:`lookup` reads the parameter dictionary directly and falls back to
+``getattr`` only for a name held some other way (a parametrization, a buffer, a plain
+attribute), so it answers exactly what ``getattr(module, name, None)`` would.
+
+Example:
+    >>> import torch
+    >>> m = torch.nn.Linear(2, 3)
+    >>> [None if t is None else tuple(t.shape) for t in lookup(m, ("weight", "bias", "gain"))]
+    [(3, 2), (3,), None]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from torch import Tensor, nn
+
+
+def lookup(module: nn.Module, names: Iterable[str]) -> list[Tensor | None]:
+    """``[getattr(module, name, None) for name in names]``, without the slow paths."""
+    params = module._parameters
+    kind = type(module)
+    found: list[Tensor | None] = []
+    for name in names:
+        if name in params:
+            found.append(params[name])
+        elif name in module.__dict__ or hasattr(kind, name) or name in module._buffers:
+            found.append(getattr(module, name, None))
+        else:
+            found.append(None)
+    return found
