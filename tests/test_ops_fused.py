@@ -107,3 +107,20 @@ def test_four_threads_split_each_direction(kind):
         assert_parity(ours, ref, x, None, lengths, run_a=run_ours, run_b=run_ours)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration")
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "mm"])
+@pytest.mark.parametrize(("kind", "size"), [("lstm", 64), ("gru", 96)])
+def test_large_input_projections_match_torch(kind, size, onednn):
+    """From 2**24 multiply-adds on, float32 input projections and dX go through oneDNN's
+    inner product; with torch.backends.mkldnn off, through at::mm. Both against torch.nn."""
+    theirs_cls, ours_cls, _ = KINDS[kind]
+    torch.manual_seed(0)
+    theirs = theirs_cls(size, size, bidirectional=True)
+    ours = ours_cls.from_torch(theirs, impl="fused")
+    x = torch.randn(64, 16, size)  # T * B * I * G*H >= 2**24
+    lengths = random_lengths(16, 64, seed=2)
+    hx = make_state(theirs, 16, torch.float32)
+    with torch.backends.mkldnn.flags(enabled=onednn):
+        assert_parity(ours, theirs, x, hx, lengths)
