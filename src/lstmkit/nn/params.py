@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from torch import Tensor, nn
@@ -23,14 +24,21 @@ from torch import Tensor, nn
 
 def lookup(module: nn.Module, names: Iterable[str]) -> list[Tensor | None]:
     """``[getattr(module, name, None) for name in names]``, without the slow paths."""
-    params = module._parameters
-    kind = type(module)
+    params, attrs, buffers = module._parameters, module.__dict__, module._buffers
+    on_class = class_names(type(module))
     found: list[Tensor | None] = []
     for name in names:
         if name in params:
             found.append(params[name])
-        elif name in module.__dict__ or hasattr(kind, name) or name in module._buffers:
+        elif name in attrs or name in on_class or name in buffers:
             found.append(getattr(module, name, None))
         else:
             found.append(None)
     return found
+
+
+@functools.lru_cache(maxsize=256)
+def class_names(kind: type) -> frozenset[str]:
+    """The attribute names a class defines (parametrizations add properties this way: a
+    parametrized module gets a new class of its own)."""
+    return frozenset(dir(kind))
