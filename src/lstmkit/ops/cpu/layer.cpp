@@ -99,13 +99,11 @@ OptTensor dnn_linear(const Tensor& x, const Tensor& w, const OptTensor& b) {
 Tensor input_projection(const Tensor& x2, const Tensor& w_ih, TensorList b_ih, TensorList b_hh,
                         int64_t k, int64_t cell, int64_t H, Tensor gates, bool into) {
   OptTensor bias;
-  if (!b_ih.empty()) {
+  if (!b_ih.empty() && cell == kGRU) {
     bias = b_ih[k].clone();
-    if (cell == kGRU) {
-      bias->narrow(0, 0, 2 * H).add_(b_hh[k].narrow(0, 0, 2 * H));
-    } else {
-      bias->add_(b_hh[k]);
-    }
+    bias->narrow(0, 0, 2 * H).add_(b_hh[k].narrow(0, 0, 2 * H));
+  } else if (!b_ih.empty()) {
+    bias = b_ih[k] + b_hh[k];
   }
   if (OptTensor y = dnn_linear(x2, w_ih, bias)) {
     if (!into) return *y;
