@@ -107,3 +107,19 @@ def test_four_threads_split_each_direction(kind):
         assert_parity(ours, ref, x, None, lengths, run_a=run_ours, run_b=run_ours)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration")
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "mm"])
+def test_large_input_projections_match_torch(onednn):
+    """From 2**24 multiply-adds on, float32 input projections and dX go through oneDNN's
+    inner product; with torch.backends.mkldnn off, through at::mm. Both against torch.nn.
+    (An LSTM: a GRU this large drifts past 1e-5 in float32 on either path.)"""
+    torch.manual_seed(0)
+    theirs = torch.nn.LSTM(128, 64, bidirectional=True)
+    ours = lk.LSTM.from_torch(theirs, impl="fused")
+    x = torch.randn(32, 16, 128)  # T * B * I * 4H = 2**24
+    lengths = random_lengths(16, 32, seed=2)
+    hx = make_state(theirs, 16, torch.float32)
+    with torch.backends.mkldnn.flags(enabled=onednn):
+        assert_parity(ours, theirs, x, hx, lengths)

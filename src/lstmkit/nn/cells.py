@@ -33,6 +33,7 @@ from ..ops.spec import RNNSpec
 from ..ops.weights import PARAM_STEMS, LayerWeights
 from . import checks
 from .init import check_forget_bias, check_init, reset_
+from .params import lookup
 
 # Variant options that need the whole sequence (one mask per sequence or per forward pass).
 SEQUENCE_ONLY = ("recurrent_dropout", "weight_drop")
@@ -81,7 +82,7 @@ class RNNCellBase(nn.Module):
     bias = property(lambda self: self.spec.bias)
 
     def weights(self) -> LayerWeights:
-        return LayerWeights(*(getattr(self, stem, None) for stem in PARAM_STEMS))
+        return LayerWeights(*lookup(self, PARAM_STEMS))
 
     def reset_parameters(self, init: str | None = None) -> None:
         """Re-draw every parameter with ``init`` (default: the scheme given at construction)."""

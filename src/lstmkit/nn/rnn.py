@@ -31,6 +31,7 @@ from ..ops.stack import State
 from ..ops.weights import PARAM_STEMS, LayerWeights
 from . import checks
 from .init import check_forget_bias, check_init, reset_
+from .params import lookup
 
 
 class RNNBase(nn.Module):
@@ -101,7 +102,7 @@ class RNNBase(nn.Module):
     def layer_weights(self) -> list[LayerWeights]:
         """The weights of every layer-direction, layer-major, forward before reverse."""
         return [
-            LayerWeights(*(getattr(self, f"{stem}_l{layer}{sfx}", None) for stem in PARAM_STEMS))
+            LayerWeights(*lookup(self, [f"{stem}_l{layer}{sfx}" for stem in PARAM_STEMS]))
             for layer in range(self.spec.num_layers)
             for sfx in self._suffixes()
         ]
@@ -193,7 +194,7 @@ class RNNBase(nn.Module):
         steps, batch = x.shape[0], x.shape[1]
         if lengths is not None:
             lengths = checks.as_lengths(lengths, batch, steps)
-        states = self._initial_state(hx, x, batched)
+        states = self._initial_state(hx, x, batched, w0)
         out, states = dispatch.rnn(
             self.spec, x, states, weights, lengths, self.training, self.impl
         )  # out (T, B, D*S), states each (L*D, B, S)
@@ -205,7 +206,7 @@ class RNNBase(nn.Module):
             out = out.transpose(0, 1)
         return out, (states if self.mode == "lstm" else states[0])
 
-    def _initial_state(self, hx: Any, x: Tensor, batched: bool) -> State:
+    def _initial_state(self, hx: Any, x: Tensor, batched: bool, weight: Tensor) -> State:
         """Zeros when hx is None, else hx checked against (L*D, B, S) and made batched."""
         s = self.spec
         rows, batch = s.num_layers * s.num_directions, x.shape[1]
@@ -223,7 +224,7 @@ class RNNBase(nn.Module):
         lead_txt = "(L*D, B, " if batched else "(L*D, "
         shapes = [(*lead, size) for size in sizes]
         meanings = [f"{lead_txt}{letter})" for letter in letters]
-        states = checks.check_state(names, hx, shapes, meanings, self.layer_weights()[0].w_ih)
+        states = checks.check_state(names, hx, shapes, meanings, weight)
         return states if batched else tuple(h.unsqueeze(1) for h in states)
 
     # -- conversion -------------------------------------------------------------------------

@@ -19,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -47,7 +49,7 @@ def choose_impl(
     """
     if impl not in IMPLS:
         raise ValueError(f"impl: expected one of {', '.join(map(repr, IMPLS))}, got {impl!r}")
-    blocker = native.unsupported(spec)
+    blocker = _blockers(spec)[0]
     if impl == "native" and blocker:
         raise ValueError(
             f"impl='native': torch's fused {spec.mode.upper()} kernel does not support "
@@ -62,8 +64,15 @@ def choose_impl(
     return impl
 
 
+@functools.lru_cache(maxsize=64)
+def _blockers(spec: RNNSpec) -> tuple[str | None, str | None]:
+    """(native.unsupported(spec), fused.unsupported(spec)), kept per spec: specs are frozen
+    and a module asks for the same one on every call."""
+    return native.unsupported(spec), fused.unsupported(spec)
+
+
 def _forced_fused(spec: RNNSpec, x: Tensor | None) -> str:
-    blocker = fused.unsupported(spec) or (fused.unsupported_input(x) if x is not None else None)
+    blocker = _blockers(spec)[1] or (fused.unsupported_input(x) if x is not None else None)
     if blocker:
         raise ValueError(
             f"impl='fused': lstmkit's fused CPU kernels do not support {blocker}; "
@@ -75,7 +84,7 @@ def _forced_fused(spec: RNNSpec, x: Tensor | None) -> str:
 
 
 def _auto_takes_fused(spec: RNNSpec, x: Tensor, grad: bool, native_serves: bool) -> bool:
-    if fused.unsupported(spec) or fused.unsupported_input(x):
+    if _blockers(spec)[1] or fused.unsupported_input(x):
         return False
     steps, batch = x.shape[0], x.shape[1]
     faster = not native_serves or rules.prefer_fused(

@@ -1,0 +1,44 @@
+"""Fast lookup of a module's parameters by name, for the per-call path of the modules.
+
+``getattr(module, name)`` on a torch module goes through ``Module.__getattr__`` for every
+parameter, and raises and catches an AttributeError for every name that is absent: for the
+15 parameter names of a layer that costs tens of microseconds per call, as much as a small
+LSTM step. :func:`lookup` reads the parameter dictionary directly and falls back to
+``getattr`` only for a name held some other way (a parametrization, a buffer, a plain
+attribute), so it answers exactly what ``getattr(module, name, None)`` would.
+
+Example:
+    >>> import torch
+    >>> m = torch.nn.Linear(2, 3)
+    >>> [None if t is None else tuple(t.shape) for t in lookup(m, ("weight", "bias", "gain"))]
+    [(3, 2), (3,), None]
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+
+from torch import Tensor, nn
+
+
+def lookup(module: nn.Module, names: Iterable[str]) -> list[Tensor | None]:
+    """``[getattr(module, name, None) for name in names]``, without the slow paths."""
+    params, attrs, buffers = module._parameters, module.__dict__, module._buffers
+    on_class = class_names(type(module))
+    found: list[Tensor | None] = []
+    for name in names:
+        if name in params:
+            found.append(params[name])
+        elif name in attrs or name in on_class or name in buffers:
+            found.append(getattr(module, name, None))
+        else:
+            found.append(None)
+    return found
+
+
+@functools.lru_cache(maxsize=256)
+def class_names(kind: type) -> frozenset[str]:
+    """The attribute names a class defines (parametrizations add properties this way: a
+    parametrized module gets a new class of its own)."""
+    return frozenset(dir(kind))
