@@ -1,0 +1,193 @@
+"""The LSTM variants in the fused CPU kernels (impl="fused"), against the independent
+implementation of the papers' equations (variant_oracle) in float64 and against the
+reference ops in float32: outputs, final states and every gradient, with layers, both
+directions, lengths and projection; training mode with the same seed as the reference;
+gradcheck of the operator; the options the kernels refuse."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import assert_parity, run_ours
+from lstmkit import nn as lk
+from lstmkit.ops import dispatch, fused, fused_variants
+from lstmkit.ops.spec import RNNSpec
+from variant_cases import F64, LENGTHS, LSTM_VARIANTS, H, I, build, inputs, states
+from variant_oracle import Oracle, capture_masks
+
+pytestmark = pytest.mark.skipif(not fused.available(), reason="fused kernels could not be built")
+
+
+def _served(options: dict) -> bool:
+    spec_options = {k: v for k, v in options.items() if k != "bias"}
+    return fused_variants.unsupported(RNNSpec("lstm", I, H, **spec_options)) is None
+
+
+SERVED = {name: options for name, options in LSTM_VARIANTS.items() if _served(options)}
+SERVED["NOG+relu"] = {"ablation": "NOG", "activation": "relu"}
+SERVED["recurrent_dropout"] = {"recurrent_dropout": 0.3}  # evaluation: no mask
+SERVED["CIFG+zoneout+hard_sigmoid"] = {
+    "ablation": "CIFG",
+    "zoneout": (0.4, 0.2),
+    "recurrent_activation": "hard_sigmoid",
+}
+
+
+def test_served_variants_cover_the_element_wise_options():
+    names = set(SERVED)
+    for name in ("peephole", "coupled", "zoneout", "NIG", "NFG", "NOG", "NIAF", "NOAF", "CIFG"):
+        assert name in names
+    assert "layer_norm" not in names and "FGR" not in names
+
+
+@pytest.mark.parametrize("proj_size", [0, 2])
+@pytest.mark.parametrize("options", SERVED.values(), ids=SERVED.keys())
+def test_fused_variant_matches_the_equations_float64(options, proj_size):
+    if proj_size and (options.get("zoneout") or options.get("recurrent_dropout")):
+        pytest.skip("zoneout and recurrent dropout with a projection are refused (tested below)")
+    ours = build(lk.LSTM, I, H, num_layers=2, bidirectional=True, proj_size=proj_size,
+                 impl="fused", **options)  # fmt: skip
+    assert dispatch.choose_impl(ours.spec, "fused", inputs()) == "fused"
+    assert_parity(ours, Oracle(ours), inputs(), states(ours), LENGTHS, run_ours, run_ours)
+
+
+@pytest.mark.parametrize("options", SERVED.values(), ids=SERVED.keys())
+def test_fused_variant_matches_the_reference_float32(options):
+    pair = [
+        build(lk.LSTM, I, H, num_layers=2, bidirectional=True, impl=impl, **options).float()
+        for impl in ("fused", "reference")
+    ]
+    hx = tuple(s.float() for s in states(pair[0]))
+    assert_parity(*pair, inputs().float(), hx, LENGTHS, run_ours, run_ours)
+
+
+@pytest.mark.parametrize("name", ["peephole", "CIFG", "zoneout", "NIAF"])
+def test_fused_variant_cell_matches_the_equations(name):
+    ours = build(lk.LSTMCell, I, H, impl="fused", **SERVED[name])
+    oracle = Oracle(ours)
+    x = inputs()[0].requires_grad_()  # (B, I)
+    hx = tuple(s[0] for s in states(ours))
+    results = []
+    for module, run in ((ours, ours), (oracle, oracle.cell)):
+        out = run(x, hx)
+        loss = sum((o * torch.linspace(-1, 1, o.numel(), dtype=F64).view_as(o)).sum() for o in out)
+        grads = torch.autograd.grad(loss, [x, *module.parameters()])
+        results.append([*out, *grads])
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"zoneout": (0.3, 0.5), "peephole": True},
+        {"ablation": "NFG", "zoneout": 0.4, "weight_drop": 0.3},
+        {"recurrent_dropout": 0.4},
+        {"recurrent_dropout": 0.3, "zoneout": 0.2, "ablation": "CIFG"},
+    ],
+    ids=["zoneout+peephole", "NFG+zoneout+weight_drop", "recurrent_dropout", "all-noise+CIFG"],
+)
+def test_training_mode_same_seed_same_result_as_the_reference(options, monkeypatch):
+    """The fused path draws the masks the reference draws, in the same order, and computes
+    the equations with them (the oracle is fed the masks that were drawn)."""
+    ours = build(lk.LSTM, I, H, num_layers=2, bidirectional=True, impl="fused", **options).train()
+    ref = build(lk.LSTM, I, H, num_layers=2, bidirectional=True, impl="reference", **options)
+    ref.train()
+    results = []
+    for module in (ours, ref):
+        torch.manual_seed(11)
+        out, (h, c) = module(inputs(), lengths=LENGTHS)
+        results.append((out, h, c))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    captured = capture_masks(monkeypatch)
+    oracle = Oracle(ours, captured)
+    torch.manual_seed(0)
+    assert_parity(ours, oracle, inputs(), states(ours), LENGTHS, run_ours, run_ours)
+
+
+def _op_inputs(spec: RNNSpec, noise_keep: bool):
+    g = torch.Generator().manual_seed(2)
+
+    def t(*shape, grad=True):
+        return (0.5 * torch.randn(*shape, generator=g, dtype=F64)).requires_grad_(grad)
+
+    steps, batch = 3, 2
+    x, h0, c0 = t(steps, batch, I), t(1, batch, H), t(1, batch, H)
+    w = t(4 * H, I), t(4 * H, H), t(4 * H), t(4 * H)
+    peeps = [t(H) if gate in spec.peephole_gates else x.new_empty(0) for gate in "ifo"]
+    keep = torch.bernoulli(torch.full((steps, batch, H), 0.5, dtype=F64), generator=g)
+    keeps = [keep, x.new_full((1,), 0.3)] if noise_keep else [x.new_empty(0)] * 2
+    mask = torch.bernoulli(torch.full((batch, H), 0.7, dtype=F64), generator=g) / 0.7
+    keeps.append(mask if spec.recurrent_dropout else x.new_empty(0))
+    return x, h0, c0, w, peeps, keeps
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"peephole": True}, {"ablation": "CIFG"}, {"coupled_gates": True, "peephole": True},
+     {"ablation": "NIG", "activation": "sigmoid"}, {"ablation": "NOG"},
+     {"ablation": "NOAF", "recurrent_activation": "tanh"}, {"zoneout": 0.3},
+     {"recurrent_dropout": 0.3, "peephole": True}],
+)  # fmt: skip
+def test_gradcheck_of_the_variant_operator(options):
+    spec = RNNSpec("lstm", I, H, **options)
+    code = fused.cell_code(spec)
+    x, h0, c0, (w_ih, w_hh, b_ih, b_hh), peeps, keeps = _op_inputs(spec, bool(spec.zoneout[0]))
+    lens = torch.tensor([3, 2])
+    used = [p for p in peeps if p.numel()]
+
+    def fn(x, h0, c0, w_ih, w_hh, b_ih, b_hh, *ps):
+        it = iter(ps)
+        var = [next(it) if p.numel() else p for p in peeps] + keeps
+        weights = [w_ih], [w_hh], [b_ih], [b_hh], []
+        return torch.ops.lstmkit.rnn_variant(x, h0, c0, *weights, lens, code, var)
+
+    assert torch.autograd.gradcheck(fn, (x, h0, c0, w_ih, w_hh, b_ih, b_hh, *used))
+
+
+def test_opcheck_of_the_variant_operator():
+    spec = RNNSpec("lstm", I, H, peephole=True, zoneout=0.2, recurrent_dropout=0.3)
+    x, h0, c0, (w_ih, w_hh, b_ih, b_hh), peeps, keeps = _op_inputs(spec, True)
+    args = (
+        x,
+        h0,
+        c0,
+        [w_ih],
+        [w_hh],
+        [b_ih],
+        [b_hh],
+        [],
+        None,
+        fused.cell_code(spec),
+        peeps + keeps,
+    )
+    torch.library.opcheck(torch.ops.lstmkit.rnn_variant.default, args)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"layer_norm": True}, "layer_norm=True"),
+        ({"recurrent_dropout": 0.2, "proj_size": 2}, "recurrent_dropout=0.2 with proj_size=2"),
+        ({"ablation": "FGR"}, "ablation='FGR'"),
+        ({"zoneout": 0.1, "proj_size": 2}, r"zoneout=\(0.1, 0.1\) with proj_size=2"),
+    ],
+)
+def test_forced_fused_names_the_variant_it_cannot_serve(options, named):
+    with pytest.raises(ValueError, match=f"impl='fused': .* do not support {named}"):
+        lk.LSTM(I, H, impl="fused", **options)
+    spec = RNNSpec("lstm", I, H, **options)
+    assert dispatch.choose_impl(spec, "auto", inputs()) == "reference"
+
+
+def test_gru_variants_stay_on_the_reference():
+    assert fused_variants.unsupported(RNNSpec("gru", I, H, zoneout=0.2)) == "zoneout=0.2"
+    assert fused_variants.unsupported(RNNSpec("gru", I, H, weight_drop=0.2)) is None
+
+
+def test_auto_takes_fused_for_a_served_variant():
+    spec = RNNSpec("lstm", I, H, peephole=True, zoneout=0.1)
+    for dtype in (torch.float32, F64):
+        assert dispatch.choose_impl(spec, "auto", inputs().to(dtype), grad=True) == "fused"
