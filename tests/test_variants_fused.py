@@ -17,6 +17,7 @@ from variant_cases import F64, LENGTHS, LSTM_VARIANTS, H, I, build, inputs, stat
 from variant_oracle import Oracle, capture_masks
 
 pytestmark = pytest.mark.skipif(not fused.available(), reason="fused kernels could not be built")
+IMPLS = ("fused", "reference")
 
 
 def _served(options: dict) -> bool:
@@ -27,6 +28,7 @@ def _served(options: dict) -> bool:
 SERVED = {name: options for name, options in LSTM_VARIANTS.items() if _served(options)}
 SERVED["NOG+relu"] = {"ablation": "NOG", "activation": "relu"}
 SERVED["recurrent_dropout"] = {"recurrent_dropout": 0.3}  # evaluation: no mask
+SERVED["zoneout-c+peephole"] = {"zoneout": (0.3, 0.0), "peephole": True}  # with proj_size too
 SERVED["CIFG+zoneout+hard_sigmoid"] = {
     "ablation": "CIFG",
     "zoneout": (0.4, 0.2),
@@ -44,8 +46,9 @@ def test_served_variants_cover_the_element_wise_options():
 @pytest.mark.parametrize("proj_size", [0, 2])
 @pytest.mark.parametrize("options", SERVED.values(), ids=SERVED.keys())
 def test_fused_variant_matches_the_equations_float64(options, proj_size):
-    if proj_size and (options.get("zoneout") or options.get("recurrent_dropout")):
-        pytest.skip("zoneout and recurrent dropout with a projection are refused (tested below)")
+    spec_options = {k: v for k, v in options.items() if k != "bias"}
+    if fused.unsupported(RNNSpec("lstm", I, H, proj_size=proj_size, **spec_options)):
+        pytest.skip("zoneout of h and recurrent dropout with a projection are refused")
     ours = build(lk.LSTM, I, H, num_layers=2, bidirectional=True, proj_size=proj_size,
                  impl="fused", **options)  # fmt: skip
     assert dispatch.choose_impl(ours.spec, "fused", inputs()) == "fused"
@@ -191,3 +194,44 @@ def test_auto_takes_fused_for_a_served_variant():
     spec = RNNSpec("lstm", I, H, peephole=True, zoneout=0.1)
     for dtype in (torch.float32, F64):
         assert dispatch.choose_impl(spec, "auto", inputs().to(dtype), grad=True) == "fused"
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+def test_wide_variant_splits_units_over_threads_like_the_reference(training):
+    """Sizes with several unit blocks, a tail block and enough work per step for the time
+    loop to split the units of the (one) direction over two threads (layer.cpp: loop_threads)."""
+    options = {"peephole": True, "zoneout": (0.2, 0.3), "recurrent_dropout": 0.25}
+    pair = [
+        lk.LSTM(7, 101, impl=impl, dtype=F64, **options).train(training)
+        for impl in ("fused", "reference")
+    ]
+    pair[1].load_state_dict(pair[0].state_dict())
+    x = torch.randn(6, 9, 7, dtype=F64)
+    lengths = torch.tensor([6, 2, 5, 6, 1, 3, 6, 4, 6])
+    results = []
+    for module in pair:
+        torch.manual_seed(3)
+        out, (h, c) = module(x, lengths=lengths)
+        (out.square().sum() + h.sum() + c.sum()).backward()
+        results.append([out, h, c, *(p.grad for p in module.parameters())])
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_one_step_in_training_draws_and_uses_the_reference_masks():
+    """A sequence of one step (the kernel folds W_hh h into the input product there):
+    recurrent dropout and zoneout masks as the reference draws them, outputs and gradients
+    equal; and the cell (zoneout only: recurrent dropout needs a sequence)."""
+    options = {"peephole": True, "zoneout": (0.3, 0.4)}
+    for cls, extra, x in ((lk.LSTM, {"recurrent_dropout": 0.5}, inputs()[:1]),
+                          (lk.LSTMCell, {}, inputs()[0])):  # fmt: skip
+        pair = [build(cls, I, H, impl=impl, **options, **extra).train() for impl in IMPLS]
+        hx = states(pair[0]) if cls is lk.LSTM else tuple(s[0] for s in states(pair[0]))
+        results = []
+        for module in pair:
+            torch.manual_seed(9)
+            h, c = module(x, hx)[-1] if cls is lk.LSTM else module(x, hx)
+            grads = torch.autograd.grad((h * 2 + c).sum(), list(module.parameters()))
+            results.append([h, c, *grads])
+        for a, b in zip(*results, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

@@ -9,6 +9,11 @@ when there are two) as one autograd node:
 * backward: the time loop of dL/dh and dL/dc, then dX, dW_ih, dW_hh (and dW_hr) as GEMMs
   over all steps at once.
 
+An LSTM with variants the kernels serve (peepholes, coupled gates, ablations, activations,
+zoneout, recurrent dropout; see :mod:`lstmkit.ops.fused_variants`) runs the same loops with
+the variant cell, through ``torch.ops.lstmkit.rnn_variant``, which also takes the variant's
+extra tensors.
+
 Sequence lengths are handled inside the kernel: a step past a sequence's length keeps the
 state and outputs zeros, exactly as the reference does. Layers are stacked (with dropout
 between them) by :func:`lstmkit.ops.stack.stack_whole_layers`.
