@@ -13,7 +13,7 @@ from helpers import assert_parity, run_ours
 from lstmkit import nn as lk
 from lstmkit.ops import dispatch, fused, fused_variants
 from lstmkit.ops.spec import RNNSpec
-from variant_cases import F64, LENGTHS, LSTM_VARIANTS, H, I, build, inputs, states
+from variant_cases import F64, GRU_VARIANTS, LENGTHS, LSTM_VARIANTS, H, I, build, inputs, states
 from variant_oracle import Oracle, capture_masks
 
 pytestmark = pytest.mark.skipif(not fused.available(), reason="fused kernels could not be built")
@@ -185,9 +185,45 @@ def test_forced_fused_names_the_variant_it_cannot_serve(options, named):
     assert dispatch.choose_impl(spec, "auto", inputs()) == "reference"
 
 
-def test_gru_variants_stay_on_the_reference():
-    assert fused_variants.unsupported(RNNSpec("gru", I, H, zoneout=0.2)) == "zoneout=0.2"
-    assert fused_variants.unsupported(RNNSpec("gru", I, H, weight_drop=0.2)) is None
+GRU_SERVED = {
+    name: options
+    for name, options in GRU_VARIANTS.items()
+    if fused.unsupported(RNNSpec("gru", I, H, **options)) is None
+}
+GRU_SERVED["recurrent_dropout+zoneout"] = {"recurrent_dropout": 0.3, "zoneout": 0.2}
+
+
+def test_gru_variants_served_and_refused():
+    assert {"zoneout", "relu+hard_sigmoid"} <= set(GRU_SERVED)
+    assert fused.unsupported(RNNSpec("gru", I, H, layer_norm=True)) == "layer_norm=True"
+    assert fused.unsupported(RNNSpec("gru", I, H, reset_after=False)) == "reset_after=False"
+
+
+@pytest.mark.parametrize("options", GRU_SERVED.values(), ids=GRU_SERVED.keys())
+def test_fused_gru_variant_matches_the_equations_and_the_reference(options):
+    ours = build(lk.GRU, I, H, num_layers=2, bidirectional=True, impl="fused", **options)
+    assert_parity(ours, Oracle(ours), inputs(), states(ours), LENGTHS, run_ours, run_ours)
+    pair = [
+        build(lk.GRU, I, H, num_layers=2, bidirectional=True, impl=impl, **options).float()
+        for impl in IMPLS
+    ]
+    assert_parity(*pair, inputs().float(), states(ours).float(), LENGTHS, run_ours, run_ours)
+
+
+def test_fused_gru_training_mode_same_seed_same_result_as_the_reference():
+    options = {"recurrent_dropout": 0.3, "zoneout": 0.4, "recurrent_activation": "hard_sigmoid"}
+    pair = [
+        build(lk.GRU, I, H, num_layers=2, bidirectional=True, impl=impl, **options).train()
+        for impl in IMPLS
+    ]
+    results = []
+    for module in pair:
+        torch.manual_seed(4)
+        out, h = module(inputs(), states(module), lengths=LENGTHS)
+        grads = torch.autograd.grad(out.square().sum() + h.sum(), list(module.parameters()))
+        results.append([out, h, *grads])
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
 def test_auto_takes_fused_for_a_served_variant():

@@ -9,7 +9,7 @@ when there are two) as one autograd node:
 * backward: the time loop of dL/dh and dL/dc, then dX, dW_ih, dW_hh (and dW_hr) as GEMMs
   over all steps at once.
 
-An LSTM with variants the kernels serve (peepholes, coupled gates, ablations, activations,
+An LSTM or GRU with variants the kernels serve (peepholes, coupled gates, ablations, activations,
 zoneout, recurrent dropout; see :mod:`lstmkit.ops.fused_variants`) runs the same loops with
 the variant cell, through ``torch.ops.lstmkit.rnn_variant``, which also takes the variant's
 extra tensors.
@@ -72,7 +72,7 @@ def cell_code(spec: RNNSpec) -> int:
     if spec.mode == "lstm":
         return fused_variants.cell_code(spec) if fused_variants.is_variant(spec) else 0
     if spec.mode == "gru":
-        return 1
+        return fused_variants.cell_code(spec) if fused_variants.is_variant(spec) else 1
     return 2 if spec.nonlinearity == "tanh" else 3
 
 
@@ -122,7 +122,7 @@ def run_layer(
     A variant LSTM draws its noise here (``training``), per direction, as the reference does.
     """
     lstm = spec.mode == "lstm"
-    extra = []
+    extra = []  # a variant's extra tensors
     if fused_variants.is_variant(spec):
         noises = fused_variants.draw(spec, x.shape[0], state, training)
         extra = fused_variants.extra_tensors(weights, noises, x)

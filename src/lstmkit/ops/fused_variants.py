@@ -1,15 +1,16 @@
-"""The LSTM variants in the fused CPU kernels: which options they serve, and how they are told.
+"""The LSTM and GRU variants in the fused CPU kernels: which options they serve, and how.
 
-The kernels' variant LSTM cell (``cpu/variant_cells.h``) computes the equations of
+The kernels' variant LSTM and GRU cells (``cpu/variant_cells.h``) compute the equations of
 :mod:`lstmkit.ops.variants` unit by unit inside the fused time loop, forward and backward:
 peepholes, ``coupled_gates``, the ablations NIG, NFG, NOG, NIAF, NOAF, CIFG (and NP, the
 plain LSTM), the ``activation`` / ``recurrent_activation`` choices, zoneout (evaluation:
 the expectation; training: the masks :func:`lstmkit.ops.variants.draw_noise` draws, so the
 same seed gives the reference's result) and ``recurrent_dropout`` (the mask drawn the same
-way). Weight drop is applied before any kernel runs.
+way). Weight drop is applied before any kernel runs. The GRU (``reset_after=True``) has
+the activation choices, zoneout and recurrent dropout.
 
-Not served (these configurations run the reference): ``layer_norm``, the FGR ablation,
-zoneout of h or recurrent dropout together with ``proj_size``, and every GRU variant.
+Not served (these configurations run the reference): ``layer_norm`` (LSTM and GRU), the FGR
+ablation, zoneout of h or recurrent dropout together with ``proj_size``.
 
 The options travel in the cell code (see :func:`cell_code`), the extra tensors as six per
 direction (:func:`extra_tensors`).
@@ -32,7 +33,7 @@ from . import variants
 from .spec import RNNSpec
 from .weights import LayerWeights
 
-VARIANT_LSTM = 4  # the kernels' cell kind of a variant LSTM
+VARIANT_LSTM, VARIANT_GRU = 4, 5  # the kernels' cell kinds of the variant cells
 ACTIVATION_CODES = {"tanh": 0, "sigmoid": 1, "hard_sigmoid": 2, "relu": 3, "identity": 4}
 # How the input and forget gates are made: both (0), i = 1 (1), f = 1 (2), f = 1 - i (3),
 # i = 1 - f (4).
@@ -47,7 +48,7 @@ def unsupported(spec: RNNSpec) -> str | None:
     for name, value in spec.variant_options().items():
         if name == "weight_drop":
             continue
-        if spec.mode != "lstm" or name in REFUSED or (name == "ablation" and value == "FGR"):
+        if name in REFUSED or (name == "ablation" and value == "FGR"):
             return f"{name}={value!r}"
         if name == "zoneout" and spec.proj_size and spec.zoneout[1]:
             return f"zoneout={value!r} with proj_size={spec.proj_size}"
@@ -57,14 +58,19 @@ def unsupported(spec: RNNSpec) -> str | None:
 
 
 def is_variant(spec: RNNSpec) -> bool:
-    """Whether ``spec`` needs the variant LSTM cell rather than the plain one."""
-    return spec.mode == "lstm" and variants.changes_step(spec)
+    """Whether ``spec`` needs a variant cell rather than the plain one."""
+    return spec.mode != "rnn" and variants.changes_step(spec)
 
 
 def cell_code(spec: RNNSpec) -> int:
-    """The kernels' cell code of a variant LSTM: the kind in bits 0-3, then the gate mode
-    (bits 4-6), no output gate (bit 7), the candidate's, the output's and the gates'
+    """The kernels' cell code of a variant LSTM or GRU: the kind in bits 0-3, then the gate
+    mode (bits 4-6), no output gate (bit 7), the candidate's, the output's and the gates'
     activation (3 bits each from bit 8), as ``variant_cells.h`` decodes it."""
+    if spec.mode == "gru":
+        act = ACTIVATION_CODES[spec.activation]
+        return (
+            VARIANT_GRU | act << 8 | act << 11 | ACTIVATION_CODES[spec.recurrent_activation] << 14
+        )
     mode = COUPLED if spec.coupled_gates else GATE_MODES.get(spec.ablation or "", 0)
     act_g = "identity" if spec.ablation == "NIAF" else spec.activation
     act_h = "identity" if spec.ablation == "NOAF" else spec.activation

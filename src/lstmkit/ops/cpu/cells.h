@@ -17,17 +17,23 @@
 
 namespace lstmkit {
 
-enum CellKind : int64_t { kLSTM = 0, kGRU = 1, kRNNTanh = 2, kRNNRelu = 3, kLSTMVariant = 4 };
+enum CellKind : int64_t {
+  kLSTM = 0, kGRU = 1, kRNNTanh = 2, kRNNRelu = 3, kLSTMVariant = 4, kGRUVariant = 5
+};
 
 // A cell code is its kind in the low 4 bits; a variant LSTM adds its options above them
 // (variant_cells.h). base_kind: the kind whose storage layout it shares.
 inline int64_t cell_kind(int64_t code) { return code & 15; }
+inline bool is_variant(int64_t code) {
+  return cell_kind(code) == kLSTMVariant || cell_kind(code) == kGRUVariant;
+}
 inline int64_t base_kind(int64_t code) {
-  return cell_kind(code) == kLSTMVariant ? int64_t(kLSTM) : cell_kind(code);
+  const int64_t kind = cell_kind(code);
+  return kind == kLSTMVariant ? int64_t(kLSTM) : kind == kGRUVariant ? int64_t(kGRU) : kind;
 }
 
 template <typename T>
-struct Variant;  // the options and extra tensors of a variant LSTM (variant_cells.h)
+struct Variant;  // the options and extra tensors of a variant LSTM or GRU (variant_cells.h)
 
 // Pointers of one time step of one direction; rows are batch entries.
 template <typename T>

@@ -14,14 +14,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-# cell kind (the code's low 4 bits) -> gates: LSTM, GRU, RNN tanh, RNN relu, variant LSTM
-GATES = {0: 4, 1: 3, 2: 1, 3: 1, 4: 4}
+# cell kind (the code's low 4 bits) -> gates: LSTM, GRU, RNN tanh, RNN relu, variants
+GATES = {0: 4, 1: 3, 2: 1, 3: 1, 4: 4, 5: 3}  # 4, 5: variant LSTM, GRU
 _registered: list[bool] = []
 
 
 def workspace_size(cell: int, steps: int, batch: int, hidden: int, proj: int) -> int:
     """Elements saved per direction: gates | GRU extra | h slots | c slots | r."""
-    cell = 0 if cell & 15 == 4 else cell & 15  # a variant LSTM saves what an LSTM saves
+    cell = {4: 0, 5: 1}.get(cell & 15, cell & 15)  # a variant saves what its cell saves
     tb = steps * batch
     size = tb * GATES[cell] * hidden + (steps + 1) * batch * (proj or hidden)
     if cell == 1:

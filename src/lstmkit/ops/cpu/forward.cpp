@@ -184,6 +184,7 @@ void run_forward(int64_t cell, FwdArgs<T>* dirs, int num_dirs, int threads) {
   switch (cell_kind(cell)) {
     case kLSTM: return run_cell<T, LSTMCell>(dirs, num_dirs, threads);
     case kLSTMVariant: return run_cell<T, VariantLSTMCell>(dirs, num_dirs, threads);
+    case kGRUVariant: return run_cell<T, VariantGRUCell>(dirs, num_dirs, threads);
     case kGRU: return run_cell<T, GRUCell>(dirs, num_dirs, threads);
     case kRNNTanh: return run_cell<T, ElmanCell<false>>(dirs, num_dirs, threads);
     default: return run_cell<T, ElmanCell<true>>(dirs, num_dirs, threads);

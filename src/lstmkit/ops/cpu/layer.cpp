@@ -269,12 +269,13 @@ rnn_bwd_cpu(
     dx = dx.view({d.T, d.B, d.I});
   }
   Tensors dw_ih, dw_hh, db_ih, db_hh, dw_hr, dvar;
-  for (int64_t k = 0; k < d.D && !var.empty(); ++k) {  // a variant's peephole weights
+  for (int64_t k = 0; k < d.D && cell == kLSTM && !var.empty(); ++k) {  // peephole weights
     const Tensor cs = ws[k].narrow(0, l.cs, (d.T + 1) * d.B * d.H).view({d.T + 1, d.B, d.H});
     const Tensor c_prev = cs.narrow(0, k == 1 ? 1 : 0, d.T).reshape({TB, d.H});  // (TB, H)
     const Tensor gates = ws[k].narrow(0, l.gates, TB * d.GH).view({TB, d.GH});
     for (Tensor& g : peephole_grads(var, k, gates, c_prev, dgi[k], d.H)) dvar.push_back(g);
   }
+  while (dvar.size() < var.size()) dvar.push_back(at::empty({0}, opts));  // no gradient
   for (int64_t k = 0; k < d.D; ++k) {
     if (!need_weights) {
       dw_ih.push_back(at::empty({0}, opts)), dw_hh.push_back(at::empty({0}, opts));

@@ -169,7 +169,7 @@ std::tuple<Tensor, Tensor, Tensor> rnn_autograd(const Tensor& x, const Tensor& h
 
 TORCH_LIBRARY(lstmkit, m) {
   m.def("rnn(" LSTMKIT_RNN_ARGS ") -> (Tensor, Tensor, Tensor)");
-  // A variant LSTM: rnn with its extra tensors (variant_layer.h); var is empty for the
+  // A variant LSTM or GRU: rnn with its extra tensors (variant_layer.h); var is empty for the
   // plain cells in rnn_fwd / rnn_bwd.
   m.def("rnn_variant(" LSTMKIT_RNN_ARGS ", Tensor[] var) -> (Tensor, Tensor, Tensor)");
   m.def("rnn_fwd(" LSTMKIT_RNN_ARGS

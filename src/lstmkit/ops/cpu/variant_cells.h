@@ -1,11 +1,13 @@
-// The variant LSTM's per-unit math (lstmkit.ops.variants holds the equations): peepholes,
-// coupled gates, the Greff et al. ablations NIG, NFG, NOG, NIAF, NOAF, CIFG, other
-// activations, zoneout and recurrent dropout (the recurrent product reads h_{t-1} * m from
-// a buffer of its own, which the cell writes; the drivers use it through FwdStep::h_in). Everything here is element-wise per unit, so it runs in the same
-// drivers (forward.cpp, backward.cpp) as the plain cells, with its options read at run time.
+// The variant cells' per-unit math (lstmkit.ops.variants holds the equations). LSTM:
+// peepholes, coupled gates, the Greff et al. ablations NIG, NFG, NOG, NIAF, NOAF, CIFG,
+// other activations, zoneout and recurrent dropout; GRU: other activations, zoneout and
+// recurrent dropout. For recurrent dropout the recurrent product reads h_{t-1} * m from a
+// buffer of its own, which the cell writes (the drivers use it through FwdStep::h_in).
+// Everything here is element-wise per unit, so it runs in the same drivers (forward.cpp,
+// backward.cpp) as the plain cells, with its options read at run time.
 //
-// Cell code of a variant LSTM (see cells.h): kLSTMVariant | gate_mode << 4 | no_output << 7
-// | act_g << 8 | act_h << 11 | act_gate << 14, activations numbered as Act.
+// Cell code of a variant (see cells.h): kLSTMVariant or kGRUVariant | gate_mode << 4
+// | no_output << 7 | act_g << 8 | act_h << 11 | act_gate << 14, activations numbered as Act.
 #pragma once
 
 #include <cstdint>
@@ -180,6 +182,71 @@ struct VariantLSTMCell {
     store_n(d + 3 * H, da_o, n);
     store_n(dcp, dc_prev, n);
     if (v.direct) store_n(s.dh_direct + b * s.h_ld + u0, direct, n);
+  }
+};
+
+// The GRU (reset after the recurrent product) with other activations, zoneout of h and
+// recurrent dropout: r = σ(a_r), z = σ(a_z), n = φ(x_n + r ⊙ (W_hn h̃ + b_hn)),
+// h' = (1 - z) n + z h_{t-1}, h_t = k h_{t-1} + (1 - k) h'. act_g is φ, act_gate σ.
+struct VariantGRUCell {
+  static constexpr int G = 3;
+  static constexpr bool kDirect = true;
+
+  template <typename T>
+  static void forward(const FwdStep<T>& s, int64_t b, int64_t u0, int n, const vec<T>* acc) {
+    const Variant<T>& v = *s.var;
+    T* gi = s.gates + b * s.GH + u0;
+    const int64_t H = s.H;
+    const vec<T> one = splat<T>(T(1));
+    const vec<T> r = activate<T>(v.act_gate, acc[0] + load_n(gi, n));
+    const vec<T> z = activate<T>(v.act_gate, acc[1] + load_n(gi + H, n));
+    const vec<T> hn = s.b_hn ? acc[2] + load_n(s.b_hn + u0, n) : acc[2];
+    const vec<T> nn = activate<T>(v.act_g, load_n(gi + 2 * H, n) + r * hn);
+    const int64_t at_h = b * s.h_ld + u0;
+    const vec<T> hp = load_n(s.h_prev + at_h, n);
+    vec<T> h = (one - z) * nn + z * hp;
+    if (v.zone_h) {
+      const vec<T> k = keep_of(v.keep_h, v.z_h, s.t * v.step_stride + b * H + u0, n);
+      h = k * hp + (one - k) * h;
+    }
+    store_n(s.h_new + at_h, h, n);
+    store_n(s.out + b * s.out_ld + u0, h, n);
+    if (v.rmask) store_n(s.h_in_new + at_h, h * load_n(v.rmask + at_h, n), n);
+    if (s.save) {
+      store_n(gi, r, n);
+      store_n(gi + H, z, n);
+      store_n(gi + 2 * H, nn, n);
+      store_n(s.extra + b * H + u0, hn, n);
+    }
+  }
+
+  template <typename T>
+  static void backward(const BwdStep<T>& s, int64_t b, int64_t u0, int n, vec<T> dh) {
+    const Variant<T>& v = *s.var;
+    const int64_t H = s.H;
+    const vec<T> one = splat<T>(T(1));
+    const T* a = s.gates + b * s.GH + u0;
+    const vec<T> r = load_n(a, n), z = load_n(a + H, n), nn = load_n(a + 2 * H, n);
+    const vec<T> hn = load_n(s.extra + b * H + u0, n);
+    const vec<T> hp = load_n(s.h_prev + b * s.h_ld + u0, n);
+    vec<T> direct{};
+    if (v.zone_h) {
+      const vec<T> k = keep_of(v.keep_h, v.z_h, s.t * v.step_stride + b * H + u0, n);
+      direct = k * dh;
+      dh = (one - k) * dh;
+    }
+    const vec<T> dan = dh * (one - z) * slope<T>(v.act_g, nn);
+    const vec<T> dar = dan * hn * slope<T>(v.act_gate, r);
+    const vec<T> daz = dh * (hp - nn) * slope<T>(v.act_gate, z);
+    T* di = s.dgi + b * s.GH + u0;
+    T* dr = s.dgh + b * s.GH + u0;
+    store_n(di, dar, n);
+    store_n(di + H, daz, n);
+    store_n(di + 2 * H, dan, n);
+    store_n(dr, dar, n);
+    store_n(dr + H, daz, n);
+    store_n(dr + 2 * H, dan * r, n);
+    store_n(s.dh_direct + b * s.h_ld + u0, direct + dh * z, n);
   }
 };
 

@@ -1,5 +1,5 @@
-// The variant LSTM's parts of a layer outside the time loop: reading its extra tensors into
-// a Variant per direction, and the gradients of its peephole weights.
+// The variant cells' parts of a layer outside the time loop: reading their extra tensors into
+// a Variant per direction, and the gradients of the LSTM's peephole weights.
 //
 // Extra tensors (``var``), six per direction: p_i, p_f, p_o, keep_c, keep_h, rmask. A
 // peephole weight is (H,), or empty when the gate has none; a keep tensor is empty (no
@@ -34,7 +34,7 @@ std::vector<Variant<T>> make_variants(int64_t code, at::TensorList var, int64_t 
                                       int64_t B, int64_t H, bool proj,
                                       std::vector<at::Tensor>& keep, const at::Tensor& h0) {
   std::vector<Variant<T>> out;
-  if (cell_kind(code) != kLSTMVariant) return out;
+  if (!is_variant(code)) return out;
   TORCH_CHECK(int64_t(var.size()) == kVarPerDirection * D,
               "lstmkit::rnn: a variant LSTM needs 6 extra tensors per direction, got ",
               var.size());
@@ -99,7 +99,9 @@ inline std::vector<at::Tensor> peephole_grads(at::TensorList var, int64_t k,
     }
     const int64_t gate = j == 2 ? 3 : j;  // i, f, o among i, f, g, o
     at::Tensor c = c_prev;
-    if (j == 2) c = gates.narrow(1, H, H) * c_prev + gates.narrow(1, 0, H) * gates.narrow(1, 2 * H, H);
+    if (j == 2) {  // c' = f * c_{t-1} + i * g
+      c = gates.narrow(1, H, H) * c_prev + gates.narrow(1, 0, H) * gates.narrow(1, 2 * H, H);
+    }
     grads.push_back((dgi.narrow(1, gate * H, H) * c).sum(0));
   }
   return grads;
