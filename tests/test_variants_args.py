@@ -109,7 +109,7 @@ def test_bad_arguments_raise_clear_errors(call, exc, pattern):
         ({"peephole": True}, "fused"),  # the variants the fused kernels serve
         ({"layer_norm": True, "bidirectional": True}, "reference"),
         ({"zoneout": 0.1}, "fused"),
-        ({"recurrent_dropout": 0.1}, "reference"),
+        ({"recurrent_dropout": 0.1}, "fused"),
         ({"activation": "relu"}, "fused"),
         ({"ablation": "FGR"}, "reference"),
         ({"zoneout": 0.0, "recurrent_dropout": 0}, "native"),  # values at their defaults
