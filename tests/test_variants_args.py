@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lstmkit import nn as lk
-from lstmkit.ops import dispatch, native, reference, rules
+from lstmkit.ops import dispatch, fused, native, reference, rules
 from lstmkit.ops.spec import RNNSpec
 from variant_cases import GRU_VARIANTS, LSTM_VARIANTS, H, I, build, inputs, states
 
@@ -106,17 +106,21 @@ def test_bad_arguments_raise_clear_errors(call, exc, pattern):
         ({}, "native"),
         ({"weight_drop": 0.3}, "native"),  # DropConnect happens before the kernel
         ({"ablation": "NP"}, "native"),  # the standard LSTM
-        ({"peephole": True}, "reference"),
+        ({"peephole": True}, "fused"),  # the variants the fused kernels serve
         ({"layer_norm": True, "bidirectional": True}, "reference"),
-        ({"zoneout": 0.1}, "reference"),
-        ({"recurrent_dropout": 0.1}, "reference"),
-        ({"activation": "relu"}, "reference"),
+        ({"zoneout": 0.1}, "fused"),
+        ({"recurrent_dropout": 0.1}, "fused"),
+        ({"activation": "relu"}, "fused"),
         ({"ablation": "FGR"}, "reference"),
         ({"zoneout": 0.0, "recurrent_dropout": 0}, "native"),  # values at their defaults
     ],
 )
 def test_auto_runs_native_unless_a_variant_needs_the_reference(kwargs, expected):
     lstm = lk.LSTM(I, H, **kwargs)
+    # without an input (at construction) auto answers without the fused kernels
+    static = "reference" if expected == "fused" else expected
+    if expected == "fused" and not fused.available():
+        expected = "reference"
     calls = []
 
     def spy(name, fn):
@@ -129,12 +133,13 @@ def test_auto_runs_native_unless_a_variant_needs_the_reference(kwargs, expected)
     with (
         mock.patch.object(native, "rnn", spy("native", native.rnn)),
         mock.patch.object(reference, "rnn", spy("reference", reference.rnn)),
+        mock.patch.object(fused, "rnn", spy("fused", fused.rnn)),
         # Where the fused kernels also serve, rules.py may prefer them (test_ops_rules.py).
         mock.patch.object(rules, "prefer_fused", return_value=False),
     ):
         lstm(torch.randn(4, 2, I))
     assert calls == [expected]
-    assert dispatch.choose_impl(lstm.spec, "auto") == expected
+    assert dispatch.choose_impl(lstm.spec, "auto") == static
 
 
 def test_unsupported_names_the_first_variant_in_the_way():

@@ -84,8 +84,10 @@ def test_zoneout_cell_masks_have_rate_z_per_unit_and_state(captured):
     """Each unit of c and of h keeps its previous value with probability z_c, z_h,
     independently; the others take the plain LSTM update exactly."""
     torch.manual_seed(0)
-    cell = lk.LSTMCell(I, 8, zoneout=(0.3, 0.6), dtype=F64).train()
-    plain = lk.LSTMCell(I, 8, dtype=F64, impl="reference")  # bit-identical to the noisy path
+    # both on the reference ops, whose plain step is bit-identical to the noisy one (the
+    # fused path's masks are checked against the reference in test_variants_fused.py)
+    cell = lk.LSTMCell(I, 8, zoneout=(0.3, 0.6), dtype=F64, impl="reference").train()
+    plain = lk.LSTMCell(I, 8, dtype=F64, impl="reference")
     plain.load_state_dict(cell.state_dict())
     x, h, c = (torch.randn(4000, n, dtype=F64) for n in (I, 8, 8))
     h1, c1 = cell(x, (h, c))
@@ -102,8 +104,9 @@ def test_zoneout_draws_a_new_mask_at_every_step():
     """Sequence layer, z_c = 0, z_h = 0.5: each h_t unit is h_{t-1} or the plain update of
     (h_{t-1}, c_{t-1}); half are kept, and the kept sets of consecutive steps are independent."""
     torch.manual_seed(0)
-    lstm = lk.LSTM(I, 16, zoneout=(0.0, 0.5), dtype=F64).train()
-    plain = lk.LSTMCell(I, 16, dtype=F64, impl="reference")  # bit-identical to the noisy path
+    # both on the reference ops, whose plain step is bit-identical to the noisy one
+    lstm = lk.LSTM(I, 16, zoneout=(0.0, 0.5), dtype=F64, impl="reference").train()
+    plain = lk.LSTMCell(I, 16, dtype=F64, impl="reference")
     plain.load_state_dict({k.removesuffix("_l0"): v for k, v in lstm.state_dict().items()})
     x = torch.randn(12, 200, I, dtype=F64)
     out, _ = lstm(x)

@@ -18,20 +18,26 @@ from ..progress import Progress
 from .report import now
 from .suite import grid, latency, run_point
 from .timing import machine, sgemm_peak
+from .variants import run_variant_point, variant_grid
 
 
 def run(quick: bool = False, quiet: bool = False) -> dict:
     """Measure everything; the result is plain data (JSON-ready)."""
     points = grid(quick)
+    variant_points = variant_grid(quick)
     budget = 0.5 if quick else 2.0
     info = machine()
     load_before = _load()
     peak = sgemm_peak()
     rows = []
-    with Progress(len(points) + 1, "benchmark", quiet=quiet) as bar:
+    variant_rows = []
+    with Progress(len(points) + len(variant_points) + 1, "benchmark", quiet=quiet) as bar:
         for point in points:
             rows.append(run_point(point, budget_s=budget))
             bar.update(ratio=rows[-1]["seconds"]["fused"] / rows[-1]["seconds"]["torch"])
+        for vpoint in variant_points:
+            variant_rows.append(run_variant_point(vpoint, budget_s=budget))
+            bar.update()
         lat = latency()
         bar.update()
     # Other processes distort absolute times; the load shows how quiet the machine was.
@@ -43,6 +49,7 @@ def run(quick: bool = False, quiet: bool = False) -> dict:
         "sgemm_gflops": peak,
         "points": rows,
         "latency": lat,
+        "variants": variant_rows,
     }
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .suite import IMPLS, SMALL
+from .variants import variant_markdown
 
 OTHERS = ("reference", "no-onednn", "cell-loop")
 
@@ -119,6 +120,7 @@ def markdown(result: dict, command: str) -> str:
         *[f"- {c} {'train' if t else 'forward'}: {v}" for (c, t), v in derive_limits(rows).items()],
         "",
     ]
+    out += variant_markdown(result.get("variants", []))
     out += ["## One step at B = 1, H = 256 (no_grad)", "", "| what | microseconds |", "|---|---|"]
     out += [f"| {k} | {v * 1e6:.1f} |" for k, v in result["latency"].items()]
     return "\n".join(out) + "\n"

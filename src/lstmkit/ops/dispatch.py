@@ -165,5 +165,5 @@ def cell(
     if chosen == "native":
         return native.cell(spec, x, state, weights)
     if chosen == "fused":
-        return fused.cell(spec, x, state, weights)
+        return fused.cell(spec, x, state, weights, training)
     return reference.cell(spec, x, state, weights, training)

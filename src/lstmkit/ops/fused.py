@@ -9,6 +9,11 @@ when there are two) as one autograd node:
 * backward: the time loop of dL/dh and dL/dc, then dX, dW_ih, dW_hh (and dW_hr) as GEMMs
   over all steps at once.
 
+An LSTM or GRU with variants the kernels serve (peepholes, coupled gates, ablations, activations,
+zoneout, recurrent dropout; see :mod:`lstmkit.ops.fused_variants`) runs the same loops with
+the variant cell, through ``torch.ops.lstmkit.rnn_variant``, which also takes the variant's
+extra tensors.
+
 Sequence lengths are handled inside the kernel: a step past a sequence's length keeps the
 state and outputs zeros, exactly as the reference does. Layers are stacked (with dropout
 between them) by :func:`lstmkit.ops.stack.stack_whole_layers`.
@@ -35,15 +40,15 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from . import cpu
-from .spec import RNNSpec
+from . import cpu, fused_variants
+from .spec import VARIANT_MODES, RNNSpec
 from .stack import State, stack_whole_layers
 from .weights import LayerWeights
 
 DTYPES = (torch.float32, torch.float64)
-# The RNNSpec fields the kernels implement. Any other field (a cell variant added later:
-# peepholes, layer norm, ...) is refused while it differs from its default, so such a
-# configuration goes to another implementation until cells.h learns it.
+# The RNNSpec fields the kernels implement. The variant fields are judged by
+# fused_variants.unsupported; any other field is refused while it differs from its default,
+# so such a configuration goes to another implementation until the kernels learn it.
 SERVED_FIELDS = frozenset(
     {
         "mode",
@@ -62,11 +67,12 @@ SERVED_FIELDS = frozenset(
 
 
 def cell_code(spec: RNNSpec) -> int:
-    """The kernel's cell number: 0 LSTM, 1 GRU, 2 RNN tanh, 3 RNN relu (see cells.h)."""
+    """The kernel's cell number: 0 LSTM, 1 GRU, 2 RNN tanh, 3 RNN relu (see cells.h); a
+    variant LSTM's code is :func:`lstmkit.ops.fused_variants.cell_code`."""
     if spec.mode == "lstm":
-        return 0
+        return fused_variants.cell_code(spec) if fused_variants.is_variant(spec) else 0
     if spec.mode == "gru":
-        return 1
+        return fused_variants.cell_code(spec) if fused_variants.is_variant(spec) else 1
     return 2 if spec.nonlinearity == "tanh" else 3
 
 
@@ -74,11 +80,12 @@ def unsupported(spec: RNNSpec) -> str | None:
     """The option of ``spec`` the fused kernels cannot serve, as ``"name=value"``, or None."""
     if spec.mode == "gru" and not spec.reset_after:
         return "reset_after=False"
+    variant = fused_variants.unsupported(spec)
+    if variant:
+        return variant
     for field in dataclasses.fields(spec):
         value = getattr(spec, field.name)
-        if field.name in SERVED_FIELDS or value == field.default:
-            continue
-        if field.name == "ablation" and value == "NP":  # no peepholes: the standard LSTM
+        if field.name in SERVED_FIELDS or field.name in VARIANT_MODES or value == field.default:
             continue
         return f"{field.name}={value!r}"
     return None
@@ -103,11 +110,23 @@ def available() -> bool:
 
 
 def run_layer(
-    spec: RNNSpec, x: Tensor, state: State, weights: list[LayerWeights], lengths: Tensor | None
+    spec: RNNSpec,
+    x: Tensor,
+    state: State,
+    weights: list[LayerWeights],
+    lengths: Tensor | None,
+    training: bool = False,
 ) -> tuple[Tensor, State]:
-    """One layer, all directions: x (T, B, I), state each (D, B, S) -> (out (T, B, D*S), state)."""
+    """One layer, all directions: x (T, B, I), state each (D, B, S) -> (out (T, B, D*S), state).
+
+    A variant LSTM draws its noise here (``training``), per direction, as the reference does.
+    """
     lstm = spec.mode == "lstm"
-    out, h_n, c_n = torch.ops.lstmkit.rnn(
+    extra = []  # a variant's extra tensors
+    if fused_variants.is_variant(spec):
+        noises = fused_variants.draw(spec, x.shape[0], state, training)
+        extra = fused_variants.extra_tensors(weights, noises, x)
+    args = (
         x,
         state[0],
         state[1] if lstm else None,
@@ -119,6 +138,10 @@ def run_layer(
         lengths,
         cell_code(spec),
     )
+    if extra:  # a variant LSTM: its peepholes and zoneout keep values (fused_variants.py)
+        out, h_n, c_n = torch.ops.lstmkit.rnn_variant(*args, extra)
+    else:
+        out, h_n, c_n = torch.ops.lstmkit.rnn(*args)
     return out, ((h_n, c_n) if lstm else (h_n,))
 
 
@@ -144,12 +167,13 @@ def rnn(
     """
 
     def layer_fn(spec: RNNSpec, x: Tensor, state: State, ws: list[LayerWeights]):
-        return run_layer(spec, x, state, ws, lengths)
+        return run_layer(spec, x, state, ws, lengths, training)
 
     return stack_whole_layers(layer_fn, spec, x, hx, weights, training)
 
 
-def cell(spec: RNNSpec, x: Tensor, state: State, w: LayerWeights) -> State:
+def cell(spec: RNNSpec, x: Tensor, state: State, w: LayerWeights, training: bool = False) -> State:
     """One step: x (B, I), state ((B, S), ...) -> new state, as a sequence of one step."""
-    _, new = run_layer(spec, x.unsqueeze(0), tuple(s.unsqueeze(0) for s in state), [w], None)
+    one = tuple(s.unsqueeze(0) for s in state)  # each (1, B, S)
+    _, new = run_layer(spec, x.unsqueeze(0), one, [w], None, training)
     return tuple(s.squeeze(0) for s in new)  # each (B, S)

@@ -13,6 +13,7 @@
 #include "gemm.h"
 #include "recurrent.h"
 #include "team.h"
+#include "variant_cells.h"
 
 namespace lstmkit {
 namespace {
@@ -48,6 +49,8 @@ BwdStep<T> step_pointers(const BwdArgs<T>& a, int64_t t) {
   st.dgi = a.dgi + t * B * a.GH;
   st.dgh = a.dgh + t * B * a.GH;
   st.dh_direct = a.dh_direct;
+  st.var = a.var;
+  st.t = t;
   return st;
 }
 
@@ -145,7 +148,9 @@ void carry_dh(const BwdArgs<T>& a, const BwdStep<T>& st, Range cols) {
           const int64_t c0 = (cb + j) * N;
           const int n = int(std::min<int64_t>(N, a.P - c0));
           T* dh = a.dh0 + b * a.P + c0;
-          store_n(dh, tile.acc[r][j] + load_n(a.dh_direct + b * a.P + c0, n), n);
+          vec<T> through = tile.acc[r][j];
+          if (a.var && a.var->rmask) through = through * load_n(a.var->rmask + b * a.P + c0, n);
+          store_n(dh, through + load_n(a.dh_direct + b * a.P + c0, n), n);
         }
       }
     }
@@ -201,8 +206,10 @@ void run_cell(BwdArgs<T>* dirs, int num_dirs, int threads) {
 
 template <typename T>
 void run_backward(int64_t cell, BwdArgs<T>* dirs, int num_dirs, int threads) {
-  switch (cell) {
+  switch (cell_kind(cell)) {
     case kLSTM: return run_cell<T, LSTMCell>(dirs, num_dirs, threads);
+    case kLSTMVariant: return run_cell<T, VariantLSTMCell>(dirs, num_dirs, threads);
+    case kGRUVariant: return run_cell<T, VariantGRUCell>(dirs, num_dirs, threads);
     case kGRU: return run_cell<T, GRUCell>(dirs, num_dirs, threads);
     case kRNNTanh: return run_cell<T, ElmanCell<false>>(dirs, num_dirs, threads);
     default: return run_cell<T, ElmanCell<true>>(dirs, num_dirs, threads);

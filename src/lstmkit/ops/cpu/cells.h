@@ -17,7 +17,23 @@
 
 namespace lstmkit {
 
-enum CellKind : int64_t { kLSTM = 0, kGRU = 1, kRNNTanh = 2, kRNNRelu = 3 };
+enum CellKind : int64_t {
+  kLSTM = 0, kGRU = 1, kRNNTanh = 2, kRNNRelu = 3, kLSTMVariant = 4, kGRUVariant = 5
+};
+
+// A cell code is its kind in the low 4 bits; a variant LSTM adds its options above them
+// (variant_cells.h). base_kind: the kind whose storage layout it shares.
+inline int64_t cell_kind(int64_t code) { return code & 15; }
+inline bool is_variant(int64_t code) {
+  return cell_kind(code) == kLSTMVariant || cell_kind(code) == kGRUVariant;
+}
+inline int64_t base_kind(int64_t code) {
+  const int64_t kind = cell_kind(code);
+  return kind == kLSTMVariant ? int64_t(kLSTM) : kind == kGRUVariant ? int64_t(kGRU) : kind;
+}
+
+template <typename T>
+struct Variant;  // the options and extra tensors of a variant LSTM or GRU (variant_cells.h)
 
 // Pointers of one time step of one direction; rows are batch entries.
 template <typename T>
@@ -35,6 +51,10 @@ struct FwdStep {
   T* extra;          // (B, H) GRU: W_hn h + b_hn, saved for the backward pass
   const T* b_hn;     // (H,) GRU or nullptr
   bool save;
+  const Variant<T>* var = nullptr;  // variant LSTM only
+  int64_t t = 0;                    // the step's time index
+  const T* h_in = nullptr;          // (B, P) what W_hh multiplies when it is not h_prev
+  T* h_in_new = nullptr;            // (B, P) the same for the next step
 };
 
 template <typename T>
@@ -51,6 +71,8 @@ struct BwdStep {
   T* dgh;            // (B, GH) recurrent side (differs from dgi only for the GRU)
   T* dh_direct;      // (B, H) the part of dL/dh_{t-1} that does not go through W_hh,
                      // written by cells with kDirect (the driver zeroes it for the others)
+  const Variant<T>* var = nullptr;  // variant LSTM only
+  int64_t t = 0;
 };
 
 struct LSTMCell {

@@ -14,12 +14,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-GATES = {0: 4, 1: 3, 2: 1, 3: 1}  # cell code -> gates: LSTM, GRU, RNN tanh, RNN relu
+# cell kind (the code's low 4 bits) -> gates: LSTM, GRU, RNN tanh, RNN relu, variants
+GATES = {0: 4, 1: 3, 2: 1, 3: 1, 4: 4, 5: 3}  # 4, 5: variant LSTM, GRU
 _registered: list[bool] = []
 
 
 def workspace_size(cell: int, steps: int, batch: int, hidden: int, proj: int) -> int:
     """Elements saved per direction: gates | GRU extra | h slots | c slots | r."""
+    cell = {4: 0, 5: 1}.get(cell & 15, cell & 15)  # a variant saves what its cell saves
     tb = steps * batch
     size = tb * GATES[cell] * hidden + (steps + 1) * batch * (proj or hidden)
     if cell == 1:
@@ -29,21 +31,25 @@ def workspace_size(cell: int, steps: int, batch: int, hidden: int, proj: int) ->
     return size
 
 
-def _forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, save):
+def _forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, save, var=()):
     steps, batch = x.shape[0], x.shape[1]
-    dirs, hidden = len(w_ih), w_ih[0].shape[0] // GATES[cell]
+    dirs, hidden = len(w_ih), w_ih[0].shape[0] // GATES[cell & 15]
     out_size = w_hh[0].shape[1]
     proj = out_size if w_hr else 0
     out = x.new_empty(steps, batch, dirs * out_size)
     h_n = x.new_empty(dirs, batch, out_size)
-    c_n = x.new_empty(dirs if cell == 0 else 0, batch, hidden)
+    c_n = x.new_empty(dirs if GATES[cell & 15] == 4 else 0, batch, hidden)
     ws_size = workspace_size(cell, steps, batch, hidden, proj)
     ws = x.new_empty(dirs if save else 0, ws_size)
     return out, h_n, c_n, ws
 
 
-def _rnn(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell):
-    return _forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, False)[:3]
+def _rnn(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, var=()):
+    return _forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, False, var)[:3]
+
+
+def _rnn_variant(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, var):
+    return _rnn(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, var)
 
 
 def _backward(
@@ -63,15 +69,18 @@ def _backward(
     cell,
     need_input,
     need_weights,
+    var=(),
 ):
     def like(tensors: list[Tensor]) -> list[Tensor]:
         return [t.new_empty(t.shape) if need_weights else t.new_empty(0) for t in tensors]
 
     dx = x.new_empty(x.shape) if need_input else x.new_empty(0)
-    hidden = w_ih[0].shape[0] // GATES[cell]
-    dc0 = x.new_empty(len(w_ih) if cell == 0 else 0, x.shape[1], hidden)
+    hidden = w_ih[0].shape[0] // GATES[cell & 15]
+    dc0 = x.new_empty(len(w_ih) if GATES[cell & 15] == 4 else 0, x.shape[1], hidden)
     weights = like(w_ih), like(w_hh), like(b_ih), like(b_hh), like(w_hr)
-    return dx, h0.new_empty(h0.shape), dc0, *weights
+    # peephole weights (the first three of every six) have a gradient, the masks none
+    dvar = [t.new_empty(t.shape if k % 6 < 3 else (0,)) for k, t in enumerate(var)]
+    return dx, h0.new_empty(h0.shape), dc0, *weights, dvar
 
 
 def register() -> None:
@@ -79,6 +88,7 @@ def register() -> None:
     if _registered:
         return
     torch.library.register_fake("lstmkit::rnn")(_rnn)
+    torch.library.register_fake("lstmkit::rnn_variant")(_rnn_variant)
     torch.library.register_fake("lstmkit::rnn_fwd")(_forward)
     torch.library.register_fake("lstmkit::rnn_bwd")(_backward)
     _registered.append(True)

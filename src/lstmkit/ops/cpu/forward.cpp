@@ -7,6 +7,7 @@
 #include "gemm.h"
 #include "recurrent.h"
 #include "team.h"
+#include "variant_cells.h"
 
 namespace lstmkit {
 namespace {
@@ -31,6 +32,7 @@ void keep_state(const FwdArgs<T>& a, const FwdStep<T>& s, int64_t b, int64_t u0,
     return;  // h itself is handled by the projection phase
   }
   std::copy_n(s.h_prev + b * s.h_ld + u0, n, s.h_new + b * s.h_ld + u0);
+  if (s.h_in) std::copy_n(s.h_in + b * s.h_ld + u0, n, s.h_in_new + b * s.h_ld + u0);
   std::fill_n(s.out + b * s.out_ld + u0, n, T(0));
 }
 
@@ -58,6 +60,13 @@ FwdStep<T> step_pointers(const FwdArgs<T>& a, int64_t s, int64_t t) {
   st.extra = a.extra ? a.extra + t * B * H : nullptr;
   st.b_hn = a.b_hn;
   st.save = a.save;
+  st.var = a.var;
+  st.t = t;
+  if (a.var && a.var->masked) {  // recurrent dropout: two slots of h * mask in turn
+    const int64_t in = a.reverse ? (t + 1) % 2 : t % 2;
+    st.h_in = a.var->masked + in * B * P;
+    st.h_in_new = a.var->masked + (1 - in) * B * P;
+  }
   return st;
 }
 
@@ -125,7 +134,8 @@ void step_units(const FwdArgs<T>& a, const FwdStep<T>& st, Range units, int64_t 
       if (a.folded) {
         tile = Tile<T>{};
       } else {
-        tile_product(st.h_prev + row * a.P, a.P, a.P, panel, mr, nb * G, tile);
+        const T* h_in = st.h_in ? st.h_in : st.h_prev;
+        tile_product(h_in + row * a.P, a.P, a.P, panel, mr, nb * G, tile);
       }
       for (int r = 0; r < mr; ++r) {
         const int64_t b = row + r;
@@ -171,8 +181,10 @@ void run_cell(FwdArgs<T>* dirs, int num_dirs, int threads) {
 
 template <typename T>
 void run_forward(int64_t cell, FwdArgs<T>* dirs, int num_dirs, int threads) {
-  switch (cell) {
+  switch (cell_kind(cell)) {
     case kLSTM: return run_cell<T, LSTMCell>(dirs, num_dirs, threads);
+    case kLSTMVariant: return run_cell<T, VariantLSTMCell>(dirs, num_dirs, threads);
+    case kGRUVariant: return run_cell<T, VariantGRUCell>(dirs, num_dirs, threads);
     case kGRU: return run_cell<T, GRUCell>(dirs, num_dirs, threads);
     case kRNNTanh: return run_cell<T, ElmanCell<false>>(dirs, num_dirs, threads);
     default: return run_cell<T, ElmanCell<true>>(dirs, num_dirs, threads);

@@ -15,6 +15,7 @@
 
 #include "cells.h"
 #include "recurrent.h"
+#include "variant_layer.h"
 
 namespace lstmkit {
 namespace {
@@ -126,7 +127,7 @@ template <typename T>
 void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, const Tensor& h0,
                   const OptTensor& c0, TensorList w_ih, TensorList w_hh, TensorList b_ih,
                   TensorList b_hh, TensorList w_hr, const OptTensor& lengths, Tensor& out,
-                  Tensor& h_n, Tensor& c_n, Tensor& ws) {
+                  Tensor& h_n, Tensor& c_n, Tensor& ws, int64_t code, TensorList var) {
   const Layout l = layout_of(d, cell);
   const int64_t B = d.B, H = d.H, P = d.P, GH = d.GH;
   const int N = simd_lanes(std::is_same_v<T, double>);
@@ -135,6 +136,7 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
   const int64_t scratch = save ? 0 : d.T * B * GH + 2 * B * P + 2 * B * H + B * H;
   Tensor work = at::empty({d.D, scratch + panel_hh + panel_hr}, x2.options());
   FwdBuffers<T> buf;
+  const auto vars = make_variants<T>(code, var, d.D, d.T, B, H, d.proj, buf.keep, h0);
   std::vector<FwdArgs<T>> args(d.D);
   // A single step (a cell call): W_hh h0 goes into the same matrix products as W_ih x, and
   // the loop only applies the gate math; packing W_hh would cost more than the step.
@@ -149,7 +151,7 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
     g = input_projection(x2, w_ih[k], b_ih, b_hh, k, cell, H, g, save);
     buf.keep.push_back(g);
     gates = g.data_ptr<T>();
-    if (folded) g.addmm_(h0[k], w_hh[k].t());
+    if (folded) g.addmm_(recurrent_input(var, k, h0[k]), w_hh[k].t());
     const int64_t first = (k == 1 && save) ? d.T : 0;  // slot of the initial state
     std::copy_n(h0[k].data_ptr<T>(), B * P, hs + first * B * P);
     if (cell == kLSTM) std::copy_n(c0->select(0, k).data_ptr<T>(), B * H, cs + first * B * H);
@@ -168,9 +170,10 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
     a.lengths = lengths ? lengths->data_ptr<int64_t>() : nullptr;
     a.packed = work[k].data_ptr<T>() + scratch;
     a.packed_r = a.packed + panel_hh;
+    a.var = vars.empty() ? nullptr : &vars[k];
   }
   const int64_t flops = 2 * B * GH * P + (d.proj ? 2 * B * H * P : 0);
-  run_forward<T>(cell, args.data(), int(d.D), folded ? 1 : loop_threads(d, flops, N));
+  run_forward<T>(code, args.data(), int(d.D), folded ? 1 : loop_threads(d, flops, N));
   for (int64_t k = 0; k < d.D; ++k) {  // the state after the last step
     const int64_t last = save ? (k == 1 ? 0 : d.T) : d.T % 2;
     std::copy_n(args[k].hs + last * B * P, B * P, args[k].h_n);
@@ -183,7 +186,9 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
 std::tuple<Tensor, Tensor, Tensor, Tensor> rnn_fwd_cpu(
     const Tensor& x, const Tensor& h0, const OptTensor& c0, TensorList w_ih, TensorList w_hh,
     TensorList b_ih, TensorList b_hh, TensorList w_hr, const OptTensor& lengths, int64_t cell,
-    bool save) {
+    bool save, TensorList var) {
+  const int64_t code = cell;
+  cell = base_kind(code);
   const Dims d = dims_of(x, h0, w_ih, w_hh, w_hr, cell);
   TORCH_CHECK(cell != kLSTM || (c0 && c0->sizes() == at::IntArrayRef({d.D, d.B, d.H})),
               "lstmkit::rnn: an LSTM needs c0 (D, B, H)");
@@ -197,10 +202,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> rnn_fwd_cpu(
   Tensor ws = at::empty({save ? d.D : 0, layout_of(d, cell).total}, x.options());
   if (x.scalar_type() == at::kFloat) {
     forward_loop<float>(d, cell, save, x2, h0c, c0c, w_ih, w_hh, b_ih, b_hh, w_hr, len, out,
-                        h_n, c_n, ws);
+                        h_n, c_n, ws, code, var);
   } else {
     forward_loop<double>(d, cell, save, x2, h0c, c0c, w_ih, w_hh, b_ih, b_hh, w_hr, len, out,
-                         h_n, c_n, ws);
+                         h_n, c_n, ws, code, var);
   }
   return {out, h_n, c_n, ws};
 }
@@ -211,13 +216,14 @@ template <typename T>
 void backward_loop(const Dims& d, int64_t cell, const Tensor& gout, const Tensor& ghn,
                    const OptTensor& gcn, TensorList w_hh, TensorList w_hr,
                    const OptTensor& lengths, const Tensor& ws, Tensor& dgi, Tensor& dgh,
-                   Tensor& dh_proj, Tensor& dh0, Tensor& dc0) {
+                   Tensor& dh_proj, Tensor& dh0, Tensor& dc0, int64_t code, TensorList var) {
   const Layout l = layout_of(d, cell);
   const int64_t B = d.B, H = d.H, P = d.P, GH = d.GH;
   const int N = simd_lanes(std::is_same_v<T, double>);
   const int64_t panel_hh = round_up(P, N) * GH, panel_hr = round_up(H, N) * P;
   Tensor work = at::empty({d.D, 2 * B * P + panel_hh + panel_hr}, gout.options());
   FwdBuffers<T> buf;
+  const auto vars = make_variants<T>(code, var, d.D, d.T, B, H, d.proj, buf.keep, Tensor());
   std::vector<BwdArgs<T>> args(d.D);
   for (int64_t k = 0; k < d.D; ++k) {
     const T* base = ws[k].data_ptr<T>();
@@ -243,18 +249,22 @@ void backward_loop(const Dims& d, int64_t cell, const Tensor& gout, const Tensor
     a.dh_direct = scratch, a.dh_step = scratch + B * P;
     a.lengths = lengths ? lengths->data_ptr<int64_t>() : nullptr;
     a.packed = scratch + 2 * B * P, a.packed_r = a.packed + panel_hh;
+    a.var = vars.empty() ? nullptr : &vars[k];
   }
   const int64_t flops = 2 * B * GH * P + (d.proj ? 2 * B * H * P : 0);
-  run_backward<T>(cell, args.data(), int(d.D), loop_threads(d, flops, N));
+  run_backward<T>(code, args.data(), int(d.D), loop_threads(d, flops, N));
 }
 
 }  // namespace
 
-std::tuple<Tensor, Tensor, Tensor, Tensors, Tensors, Tensors, Tensors, Tensors> rnn_bwd_cpu(
+std::tuple<Tensor, Tensor, Tensor, Tensors, Tensors, Tensors, Tensors, Tensors, Tensors>
+rnn_bwd_cpu(
     const Tensor& grad_out, const Tensor& grad_h_n, const OptTensor& grad_c_n, const Tensor& x,
     const Tensor& h0, const OptTensor& c0, TensorList w_ih, TensorList w_hh, TensorList b_ih,
     TensorList b_hh, TensorList w_hr, const OptTensor& lengths, const Tensor& ws, int64_t cell,
-    bool need_input, bool need_weights) {
+    bool need_input, bool need_weights, TensorList var) {
+  const int64_t code = cell;
+  cell = base_kind(code);
   const Dims d = dims_of(x, h0, w_ih, w_hh, w_hr, cell);
   const Layout l = layout_of(d, cell);
   TORCH_CHECK(ws.dim() == 2 && ws.size(0) == d.D && ws.size(1) == l.total,
@@ -272,10 +282,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensors, Tensors, Tensors, Tensors, Tensors> 
   Tensor dc0 = at::empty({cell == kLSTM ? d.D : 0, d.B, d.H}, opts);
   if (x.scalar_type() == at::kFloat) {
     backward_loop<float>(d, cell, gout, ghn, gcn, w_hh, w_hr, len, ws, dgi, dgh, dh_proj, dh0,
-                         dc0);
+                         dc0, code, var);
   } else {
     backward_loop<double>(d, cell, gout, ghn, gcn, w_hh, w_hr, len, ws, dgi, dgh, dh_proj, dh0,
-                          dc0);
+                          dc0, code, var);
   }
   const Tensor x2 = x.contiguous().view({TB, d.I});  // (T * B, I)
   Tensor dx = at::empty({0}, opts);
@@ -287,7 +297,14 @@ std::tuple<Tensor, Tensor, Tensor, Tensors, Tensors, Tensors, Tensors, Tensors> 
     }
     dx = dx.view({d.T, d.B, d.I});
   }
-  Tensors dw_ih, dw_hh, db_ih, db_hh, dw_hr;
+  Tensors dw_ih, dw_hh, db_ih, db_hh, dw_hr, dvar;
+  for (int64_t k = 0; k < d.D && cell == kLSTM && !var.empty(); ++k) {  // peephole weights
+    const Tensor cs = ws[k].narrow(0, l.cs, (d.T + 1) * d.B * d.H).view({d.T + 1, d.B, d.H});
+    const Tensor c_prev = cs.narrow(0, k == 1 ? 1 : 0, d.T).reshape({TB, d.H});  // (TB, H)
+    const Tensor gates = ws[k].narrow(0, l.gates, TB * d.GH).view({TB, d.GH});
+    for (Tensor& g : peephole_grads(var, k, gates, c_prev, dgi[k], d.H)) dvar.push_back(g);
+  }
+  while (dvar.size() < var.size()) dvar.push_back(at::empty({0}, opts));  // no gradient
   for (int64_t k = 0; k < d.D; ++k) {
     if (!need_weights) {
       dw_ih.push_back(at::empty({0}, opts)), dw_hh.push_back(at::empty({0}, opts));
@@ -300,7 +317,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensors, Tensors, Tensors, Tensors, Tensors> 
     const Tensor hs = ws[k].narrow(0, l.hs, (d.T + 1) * d.B * d.P).view({d.T + 1, d.B, d.P});
     const Tensor h_prev = hs.narrow(0, k == 1 ? 1 : 0, d.T).reshape({TB, d.P});
     dw_ih.push_back(at::mm(dgi[k].t(), x2));       // (GH, I)
-    dw_hh.push_back(at::mm(dgh[k].t(), h_prev));   // (GH, P)
+    const Tensor h_in = recurrent_input(var, k, h_prev.view({d.T, d.B, d.P})).view({TB, d.P});
+    dw_hh.push_back(at::mm(dgh[k].t(), h_in));     // (GH, P)
     if (!b_ih.empty()) db_ih.push_back(dgi[k].sum(0));
     if (!b_hh.empty()) db_hh.push_back(dgh[k].sum(0));
     if (d.proj) {
@@ -308,7 +326,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensors, Tensors, Tensors, Tensors, Tensors> 
       dw_hr.push_back(at::mm(dh_proj[k].t(), rs));  // (P, H)
     }
   }
-  return {dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr};
+  return {dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dvar};
 }
 
 }  // namespace lstmkit

@@ -35,14 +35,23 @@ const c10::TypedOperatorHandle<BwdSig>& bwd_op() {
   return op;
 }
 
+std::tuple<Tensor, Tensor, Tensor> rnn_variant_cpu(const Tensor& x, const Tensor& h0,
+                                                   const OptTensor& c0, TensorList w_ih,
+                                                   TensorList w_hh, TensorList b_ih,
+                                                   TensorList b_hh, TensorList w_hr,
+                                                   const OptTensor& lengths, int64_t cell,
+                                                   TensorList var) {
+  auto [out, h_n, c_n, ws] =
+      rnn_fwd_cpu(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, false, var);
+  return {out, h_n, c_n};
+}
+
 std::tuple<Tensor, Tensor, Tensor> rnn_cpu(const Tensor& x, const Tensor& h0,
                                            const OptTensor& c0, TensorList w_ih,
                                            TensorList w_hh, TensorList b_ih, TensorList b_hh,
                                            TensorList w_hr, const OptTensor& lengths,
                                            int64_t cell) {
-  auto [out, h_n, c_n, ws] =
-      rnn_fwd_cpu(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, false);
-  return {out, h_n, c_n};
+  return rnn_variant_cpu(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, {});
 }
 
 Tensors concat(std::initializer_list<TensorList> lists) {
@@ -60,17 +69,18 @@ struct RnnFunction : public torch::autograd::Function<RnnFunction> {
   static variable_list forward(AutogradContext* ctx, const Tensor& x, const Tensor& h0,
                                const OptTensor& c0, TensorList w_ih, TensorList w_hh,
                                TensorList b_ih, TensorList b_hh, TensorList w_hr,
-                               const OptTensor& lengths, int64_t cell) {
+                               const OptTensor& lengths, int64_t cell, TensorList var) {
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [out, h_n, c_n, ws] =
-        fwd_op().call(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, true);
+        fwd_op().call(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, true, var);
     ctx->mark_non_differentiable({ws});
     Tensors saved = concat({{x, h0, c0.value_or(Tensor()), lengths.value_or(Tensor()), ws},
-                            w_ih, w_hh, b_ih, b_hh, w_hr});
+                            w_ih, w_hh, b_ih, b_hh, w_hr, var});
     ctx->save_for_backward(saved);
     ctx->saved_data["cell"] = cell;
     ctx->saved_data["counts"] = std::vector<int64_t>{int64_t(w_ih.size()), int64_t(b_ih.size()),
-                                                     int64_t(b_hh.size()), int64_t(w_hr.size())};
+                                                     int64_t(b_hh.size()), int64_t(w_hr.size()),
+                                                     int64_t(var.size())};
     return {out, h_n, c_n};
   }
 
@@ -92,7 +102,7 @@ struct RnnFunction : public torch::autograd::Function<RnnFunction> {
       return part;
     };
     const Tensors w_ih = take(D), w_hh = take(D), b_ih = take(c[1]), b_hh = take(c[2]),
-                  w_hr = take(c[3]);
+                  w_hr = take(c[3]), var = take(c[4]);
     // Edges: x, h0, [c0], then every weight in order.
     const size_t first_w = c0 ? 3 : 2;
     const size_t num_w = w_ih.size() + w_hh.size() + b_ih.size() + b_hh.size() + w_hr.size();
@@ -100,38 +110,53 @@ struct RnnFunction : public torch::autograd::Function<RnnFunction> {
     for (size_t i = 0; i < num_w; ++i) need_w = need_w || ctx->needs_input_grad(first_w + i);
     const OptTensor grad_c = c0 ? OptTensor(grads[2]) : std::nullopt;
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr] =
+    auto [dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dvar] =
         bwd_op().call(grads[0], grads[1], grad_c, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr,
                       lengths, ws, ctx->saved_data["cell"].toInt(), ctx->needs_input_grad(0),
-                      need_w);
+                      need_w, var);
     // One entry per forward argument, undefined where there is no gradient.
     variable_list result{ctx->needs_input_grad(0) ? dx : Tensor(), dh0, c0 ? dc0 : Tensor()};
     for (const Tensors* list : {&dw_ih, &dw_hh, &db_ih, &db_hh, &dw_hr})
       for (const Tensor& g : *list) result.push_back(need_w ? g : Tensor());
     result.push_back(Tensor());  // lengths
     result.push_back(Tensor());  // cell
+    // var: (H,) gradients of the peepholes; (0,) for the rest, which never need one
+    for (const Tensor& g : dvar) result.push_back(g);
     return result;
   }
 };
+
+std::tuple<Tensor, Tensor, Tensor> rnn_variant_autograd(
+    const Tensor& x, const Tensor& h0, const OptTensor& c0, TensorList w_ih, TensorList w_hh,
+    TensorList b_ih, TensorList b_hh, TensorList w_hr, const OptTensor& lengths, int64_t cell,
+    TensorList var) {
+  auto needs = [](const Tensor& t) { return t.defined() && t.requires_grad(); };
+  bool any = needs(x) || needs(h0) || (c0 && needs(*c0));
+  for (TensorList l : {w_ih, w_hh, b_ih, b_hh, w_hr, var})
+    for (const Tensor& t : l) any = any || needs(t);
+  if (!(any && at::GradMode::is_enabled())) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    if (var.empty()) {
+      static const auto op = c10::Dispatcher::singleton()
+                                 .findSchemaOrThrow("lstmkit::rnn", "")
+                                 .typed<decltype(rnn_cpu)>();
+      return op.call(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell);
+    }
+    static const auto op = c10::Dispatcher::singleton()
+                               .findSchemaOrThrow("lstmkit::rnn_variant", "")
+                               .typed<decltype(rnn_variant_cpu)>();
+    return op.call(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, var);
+  }
+  auto out = RnnFunction::apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, var);
+  return {out[0], out[1], out[2]};
+}
 
 std::tuple<Tensor, Tensor, Tensor> rnn_autograd(const Tensor& x, const Tensor& h0,
                                                 const OptTensor& c0, TensorList w_ih,
                                                 TensorList w_hh, TensorList b_ih,
                                                 TensorList b_hh, TensorList w_hr,
                                                 const OptTensor& lengths, int64_t cell) {
-  auto needs = [](const Tensor& t) { return t.defined() && t.requires_grad(); };
-  bool any = needs(x) || needs(h0) || (c0 && needs(*c0));
-  for (TensorList l : {w_ih, w_hh, b_ih, b_hh, w_hr})
-    for (const Tensor& t : l) any = any || needs(t);
-  if (!(any && at::GradMode::is_enabled())) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    static const auto op = c10::Dispatcher::singleton()
-                               .findSchemaOrThrow("lstmkit::rnn", "")
-                               .typed<decltype(rnn_cpu)>();
-    return op.call(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell);
-  }
-  auto out = RnnFunction::apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell);
-  return {out[0], out[1], out[2]};
+  return rnn_variant_autograd(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, {});
 }
 
 }  // namespace
@@ -144,18 +169,27 @@ std::tuple<Tensor, Tensor, Tensor> rnn_autograd(const Tensor& x, const Tensor& h
 
 TORCH_LIBRARY(lstmkit, m) {
   m.def("rnn(" LSTMKIT_RNN_ARGS ") -> (Tensor, Tensor, Tensor)");
-  m.def("rnn_fwd(" LSTMKIT_RNN_ARGS ", bool save) -> (Tensor, Tensor, Tensor, Tensor)");
+  // A variant LSTM or GRU: rnn with its extra tensors (variant_layer.h); var is empty for the
+  // plain cells in rnn_fwd / rnn_bwd.
+  m.def("rnn_variant(" LSTMKIT_RNN_ARGS ", Tensor[] var) -> (Tensor, Tensor, Tensor)");
+  m.def("rnn_fwd(" LSTMKIT_RNN_ARGS
+        ", bool save, Tensor[] var) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "rnn_bwd(Tensor grad_out, Tensor grad_h_n, Tensor? grad_c_n, Tensor x, Tensor h0, "
       "Tensor? c0, Tensor[] w_ih, Tensor[] w_hh, Tensor[] b_ih, Tensor[] b_hh, Tensor[] w_hr, "
-      "Tensor? lengths, Tensor ws, int cell, bool need_input, bool need_weights) -> "
-      "(Tensor, Tensor, Tensor, Tensor[], Tensor[], Tensor[], Tensor[], Tensor[])");
+      "Tensor? lengths, Tensor ws, int cell, bool need_input, bool need_weights, "
+      "Tensor[] var) -> "
+      "(Tensor, Tensor, Tensor, Tensor[], Tensor[], Tensor[], Tensor[], Tensor[], Tensor[])");
 }
 
 TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
   m.impl("rnn", &lstmkit::rnn_cpu);
+  m.impl("rnn_variant", &lstmkit::rnn_variant_cpu);
   m.impl("rnn_fwd", &lstmkit::rnn_fwd_cpu);
   m.impl("rnn_bwd", &lstmkit::rnn_bwd_cpu);
 }
 
-TORCH_LIBRARY_IMPL(lstmkit, Autograd, m) { m.impl("rnn", &lstmkit::rnn_autograd); }
+TORCH_LIBRARY_IMPL(lstmkit, Autograd, m) {
+  m.impl("rnn", &lstmkit::rnn_autograd);
+  m.impl("rnn_variant", &lstmkit::rnn_variant_autograd);
+}

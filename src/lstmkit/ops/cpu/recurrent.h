@@ -15,6 +15,9 @@
 namespace lstmkit {
 
 template <typename T>
+struct Variant;
+
+template <typename T>
 struct FwdArgs {
   int64_t T_, B, H, P, GH;
   bool proj, reverse, save;
@@ -34,6 +37,7 @@ struct FwdArgs {
   const int64_t* lengths;  // (B,) or nullptr
   T* packed;           // scratch for W_hh in panels
   T* packed_r;         // scratch for W_hr in panels
+  const Variant<T>* var = nullptr;  // variant LSTM options (variant_cells.h)
 };
 
 template <typename T>
@@ -61,6 +65,7 @@ struct BwdArgs {
   const int64_t* lengths;
   T* packed;
   T* packed_r;
+  const Variant<T>* var = nullptr;
 };
 
 template <typename T>

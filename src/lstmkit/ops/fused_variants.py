@@ -1,0 +1,117 @@
+"""The LSTM and GRU variants in the fused CPU kernels: which options they serve, and how.
+
+The kernels' variant LSTM and GRU cells (``cpu/variant_cells.h``) compute the equations of
+:mod:`lstmkit.ops.variants` unit by unit inside the fused time loop, forward and backward:
+peepholes, ``coupled_gates``, the ablations NIG, NFG, NOG, NIAF, NOAF, CIFG (and NP, the
+plain LSTM), the ``activation`` / ``recurrent_activation`` choices, zoneout (evaluation:
+the expectation; training: the masks :func:`lstmkit.ops.variants.draw_noise` draws, so the
+same seed gives the reference's result) and ``recurrent_dropout`` (the mask drawn the same
+way). Weight drop is applied before any kernel runs. The GRU (``reset_after=True``) has
+the activation choices, zoneout and recurrent dropout.
+
+Not served (these configurations run the reference): ``layer_norm`` (LSTM and GRU), the FGR
+ablation, zoneout of h or recurrent dropout together with ``proj_size``.
+
+The options travel in the cell code (see :func:`cell_code`), the extra tensors as six per
+direction (:func:`extra_tensors`).
+
+Example:
+    >>> from lstmkit.ops.spec import RNNSpec
+    >>> unsupported(RNNSpec("lstm", 2, 3, peephole=True, zoneout=0.1)) is None
+    True
+    >>> unsupported(RNNSpec("lstm", 2, 3, layer_norm=True))
+    'layer_norm=True'
+    >>> cell_code(RNNSpec("lstm", 2, 3, ablation="NOG"))  # variant LSTM, o = 1
+    16516
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from . import variants
+from .spec import RNNSpec
+from .weights import LayerWeights
+
+VARIANT_LSTM, VARIANT_GRU = 4, 5  # the kernels' cell kinds of the variant cells
+ACTIVATION_CODES = {"tanh": 0, "sigmoid": 1, "hard_sigmoid": 2, "relu": 3, "identity": 4}
+# How the input and forget gates are made: both (0), i = 1 (1), f = 1 (2), f = 1 - i (3),
+# i = 1 - f (4).
+GATE_MODES = {"NIG": 1, "NFG": 2, "CIFG": 3}
+COUPLED = 4
+# Variant options the kernels never serve.
+REFUSED = ("layer_norm",)
+
+
+def unsupported(spec: RNNSpec) -> str | None:
+    """The variant option of ``spec`` the fused kernels cannot serve, as ``"name=value"``."""
+    for name, value in spec.variant_options().items():
+        if name == "weight_drop":
+            continue
+        if name in REFUSED or (name == "ablation" and value == "FGR"):
+            return f"{name}={value!r}"
+        if name == "zoneout" and spec.proj_size and spec.zoneout[1]:
+            return f"zoneout={value!r} with proj_size={spec.proj_size}"
+        if name == "recurrent_dropout" and spec.proj_size:
+            return f"recurrent_dropout={value!r} with proj_size={spec.proj_size}"
+    return None
+
+
+def is_variant(spec: RNNSpec) -> bool:
+    """Whether ``spec`` needs a variant cell rather than the plain one."""
+    return spec.mode != "rnn" and variants.changes_step(spec)
+
+
+def cell_code(spec: RNNSpec) -> int:
+    """The kernels' cell code of a variant LSTM or GRU: the kind in bits 0-3, then the gate
+    mode (bits 4-6), no output gate (bit 7), the candidate's, the output's and the gates'
+    activation (3 bits each from bit 8), as ``variant_cells.h`` decodes it."""
+    if spec.mode == "gru":
+        act = ACTIVATION_CODES[spec.activation]
+        return (
+            VARIANT_GRU | act << 8 | act << 11 | ACTIVATION_CODES[spec.recurrent_activation] << 14
+        )
+    mode = COUPLED if spec.coupled_gates else GATE_MODES.get(spec.ablation or "", 0)
+    act_g = "identity" if spec.ablation == "NIAF" else spec.activation
+    act_h = "identity" if spec.ablation == "NOAF" else spec.activation
+    return (
+        VARIANT_LSTM
+        | mode << 4
+        | int(spec.ablation == "NOG") << 7
+        | ACTIVATION_CODES[act_g] << 8
+        | ACTIVATION_CODES[act_h] << 11
+        | ACTIVATION_CODES[spec.recurrent_activation] << 14
+    )
+
+
+def _keep(keep: Tensor | float | None, like: Tensor) -> Tensor:
+    """A zoneout keep value as the kernel reads it: empty (off), one number, (T, B, H) masks."""
+    if keep is None:
+        return like.new_empty(0)
+    if isinstance(keep, Tensor):
+        return keep.contiguous()
+    return like.new_full((1,), keep)
+
+
+def extra_tensors(ws: list[LayerWeights], noises: list[variants.Noise], like: Tensor) -> list:
+    """Six tensors per direction: peepholes p_i, p_f, p_o ((H,) or empty), zoneout keep_c,
+    keep_h, the recurrent dropout mask ((B, H) or empty)."""
+    extra = []
+    for w, noise in zip(ws, noises, strict=True):
+        for p in (w.w_ci, w.w_cf, w.w_co):
+            extra.append(like.new_empty(0) if p is None else p)
+        extra += [_keep(noise.keep_c, like), _keep(noise.keep_h, like)]
+        mask = noise.recurrent_mask
+        extra.append(like.new_empty(0) if mask is None else mask.contiguous())
+    return extra
+
+
+def draw(spec: RNNSpec, steps: int, state: tuple[Tensor, ...], training: bool) -> list:
+    """The noise of every direction of a layer, drawn in the reference's order.
+
+    state: each (D, B, S). Returns D :class:`~lstmkit.ops.variants.Noise`.
+    """
+    return [
+        variants.draw_noise(spec, steps, tuple(s[k] for s in state), training)
+        for k in range(state[0].shape[0])
+    ]
