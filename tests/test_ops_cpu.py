@@ -75,3 +75,10 @@ def test_cache_directory_depends_on_the_cpu(monkeypatch, tmp_path):
 
 def test_build_flags_are_optimised():
     assert "-O3" in cpu.build_flags()
+
+
+def test_cache_directory_depends_on_the_sources(monkeypatch, tmp_path):
+    monkeypatch.setenv("LSTMKIT_CACHE_DIR", str(tmp_path))
+    here = cpu.cache_dir()
+    monkeypatch.setattr(cpu, "source_digest", lambda: "another version of the kernels")
+    assert cpu.cache_dir() != here

@@ -8,9 +8,9 @@ flag changes.
 
 The build is tuned for the CPU it runs on (``-march=native``). A build directory is only
 valid for one kind of CPU, so its name carries a fingerprint of the CPU model and its
-instruction-set flags (and of the Python and torch versions): a cache that moves to another
-machine, or a home directory shared by different machines, never loads a binary built for
-a different CPU.
+instruction-set flags (and of the Python and torch versions and of the sources themselves):
+a cache that moves to another machine, a home directory shared by different machines, or two
+versions of lstmkit installed side by side, never load a binary built for something else.
 
 If the build fails, :func:`available` warns once (one line) and returns False; lstmkit then
 uses its other implementations.
@@ -67,9 +67,18 @@ def build_flags() -> list[str]:
     return flags
 
 
+def source_digest() -> str:
+    """Digest of the C++ sources and headers, so each version of lstmkit gets its own build."""
+    digest = hashlib.sha256()
+    for path in sorted([*HERE.glob("*.cpp"), *HERE.glob("*.h")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def build_key() -> str:
-    """Identifies a build: CPU, flags, Python and torch versions."""
-    text = "\n".join([cpu_fingerprint(), " ".join(build_flags()), sys.version, torch.__version__])
+    """Identifies a build: the sources, CPU, flags, Python and torch versions."""
+    parts = [source_digest(), cpu_fingerprint(), " ".join(build_flags()), sys.version]
+    text = "\n".join([*parts, torch.__version__])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
