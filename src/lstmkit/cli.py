@@ -42,7 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _experiment(args: argparse.Namespace) -> int:
     import torch
 
-    from .experiments import EXPERIMENTS, SequenceModel, results_table, run_experiment
+    from .experiments import (
+        EXPERIMENTS,
+        SequenceModel,
+        ablation_table,
+        results_table,
+        run_experiment,
+    )
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -58,6 +64,9 @@ def _experiment(args: argparse.Namespace) -> int:
         print(f"lstmkit experiment: error: {error}", file=sys.stderr)
         return 2
     print(results_table(args.results, names))
+    ablations = ablation_table(args.results, names)
+    if ablations:
+        print(f"\n{ablations}")
     return 0
 
 
