@@ -108,12 +108,14 @@ def test_parse_cell_type_error():
         parse_cell(3)
 
 
-@pytest.mark.parametrize("name", ABLATIONS)
+@pytest.mark.parametrize("name", ["V", *ABLATIONS])
 def test_ablation_cells_compute_the_greff_variant(name):
-    """'lstm:NAME' is lstmkit's LSTM with that ablation, checked against the equations."""
+    """'lstm:NAME' is lstmkit's LSTM with that ablation, checked against the equations;
+    'lstm:V' is the peephole LSTM the ablations are made from."""
     torch.manual_seed(0)
     model = SequenceModel(parse_cell(f"lstm:{name}"), 3, 4, 2, chrono=10)
-    assert model.rnn.spec.ablation == name
+    assert model.rnn.spec.ablation == (None if name == "V" else name)
+    assert model.rnn.spec.uses_peepholes == (name != "NP")
     x = torch.randn(2, 5, 3)
     expected = model.head(Oracle(model.rnn)(x)[0])  # the variant written out from the paper
     assert torch.allclose(model(x), expected, atol=1e-5)
@@ -234,6 +236,7 @@ def test_ablation_table_sets_the_variants_beside_the_lstm(tmp_path):
         ("lstm:NOG", 0, None),
         ("lstm:NOG", 1, 6000),
         ("lstm:NIG", 0, None),
+        ("lstm:V", 0, 2000),
         ("gru", 0, 10),
     ]:
         run = RunResult(
@@ -254,7 +257,8 @@ def test_ablation_table_sets_the_variants_beside_the_lstm(tmp_path):
     lines = ablation_table(tmp_path, list(EXPERIMENTS)).splitlines()
     assert lines[:2] == ["| Cell | 6a: temporal order, 2 symbols |", "|---|---|"]
     assert lines[2:] == [
-        "| lstm | 2/2, 6,000 |",
+        "| lstm (NP) | 2/2, 6,000 |",
+        "| lstm:V | 1/1, 2,000 |",  # the base of the ablations first
         "| lstm:NIG | 0/1, none within 100,000 |",  # Greff et al.'s order: NIG before NOG
         "| lstm:NOG | 1/2, 6,000 |",
     ]

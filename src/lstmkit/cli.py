@@ -82,7 +82,8 @@ def _add_experiment_parser(sub: argparse._SubParsersAction) -> None:
         "--cell",
         type=_cell,
         action="append",
-        help="lstm, gru, rnn or lstm:ABLATION (e.g. lstm:NIG); repeat for several (lstm)",
+        help="lstm, gru, rnn, elman, lstm:ABLATION (e.g. lstm:NIG) or lstm:V (peepholes); "
+        "repeat for several (lstm)",
     )
     exp.add_argument("--seeds", type=_positive, default=3, help="runs, seeds 0 .. N-1 (3)")
     exp.add_argument("--budget", type=_positive, help="training sequences per run (per experiment)")

@@ -9,6 +9,9 @@ one step. ``"lstm:NAME"`` builds
 ("NIG" no input gate, "NFG" no forget gate, "NOG" no output gate, "NIAF" / "NOAF" no input /
 output activation function, "NP" no peepholes, "CIFG" coupled input and forget gate, "FGR"
 full gate recurrence): the name is passed through unchanged, and the LSTM layer checks it.
+Greff et al.'s variants change their "vanilla" LSTM, which has peepholes; ``"lstm:V"`` is
+that LSTM (``lstmkit.nn.LSTM(..., peephole=True)``), while plain ``"lstm"`` has no
+peepholes and so is their "NP".
 
 Example:
     >>> parse_cell("lstm:NIG")
@@ -28,11 +31,13 @@ from torch import Tensor, nn
 from ..nn import GRU, LSTM, RNN, RNNCell
 
 LAYERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "elman": RNNCell}
+VANILLA = "V"  # Greff et al.'s "vanilla" LSTM: peepholes, every gate, both activations
 
 
 @dataclass(frozen=True)
 class Cell:
-    """A recurrent cell type and, for the LSTM, an optional ablation name."""
+    """A recurrent cell type and, for the LSTM, an optional ablation name ("V": the
+    peephole LSTM of Greff et al., the base of their ablations)."""
 
     kind: str
     ablation: str | None = None
@@ -86,6 +91,8 @@ class SequenceModel(nn.Module):
     ) -> None:
         super().__init__()
         options: dict = {"ablation": cell.ablation} if cell.ablation else {}
+        if cell.ablation == VANILLA:
+            options = {"peephole": True}
         if layer_norm and cell.kind in ("lstm", "gru"):
             options["layer_norm"] = True
         if cell.kind == "elman":

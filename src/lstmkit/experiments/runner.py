@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..ops.spec import ABLATIONS
-from .models import Cell
+from .models import VANILLA, Cell
 from .registry import Experiment, get_experiment
 from .training import RunResult, train
 
@@ -202,9 +202,11 @@ def results_table(root: str | Path, names: list[str]) -> str:
 def ablation_table(root: str | Path, names: list[str]) -> str:
     """The LSTM ablations of Greff et al. (2017) side by side, from the results under ``root``.
 
-    One row for the LSTM and one per ablation that was run, one column per experiment among
-    ``names`` on which any was run; an entry reads "solved/runs, median sequences to
-    success". The empty string when no ablation was run.
+    One row for the LSTM, labelled "lstm (NP)" (it has no peepholes: Greff et al.'s "NP"),
+    one for their peephole ("vanilla") LSTM ``"lstm:V"`` if it was run and one per ablation
+    that was run; one column per experiment among ``names`` on which any was run. An entry
+    reads "solved/runs, median sequences to success". The empty string when no ablation
+    was run.
     """
     found = {name: load_all(root, name) for name in names}
     names = [n for n in names if any(":" in cell for cell in found[n])]
@@ -215,13 +217,15 @@ def ablation_table(root: str | Path, names: list[str]) -> str:
     lines = ["| Cell | " + " | ".join(titles) + " |", "|---" * (len(names) + 1) + "|"]
     for cell in ["lstm", *variants]:
         entries = [_entry(found[n].get(cell, [])) for n in names]
-        lines.append(f"| {cell} | " + " | ".join(entries) + " |")
+        label = "lstm (NP)" if cell == "lstm" else cell
+        lines.append(f"| {label} | " + " | ".join(entries) + " |")
     return "\n".join(lines)
 
 
 def _ablation_order(cell: str) -> tuple[int, str]:
+    order = (VANILLA, *ABLATIONS)  # the base first, then Greff et al.'s order
     name = cell.partition(":")[2]
-    return (ABLATIONS.index(name) if name in ABLATIONS else len(ABLATIONS), name)
+    return (order.index(name) if name in order else len(order), name)
 
 
 def _entry(results: list[RunResult]) -> str:
