@@ -38,16 +38,24 @@ ABLATIONS_BEGIN, ABLATIONS_END = "<!-- ablations:begin -->", "<!-- ablations:end
 # long versions early; then the other cells, the slowest last.
 LSTM_ORDER = ["reber", "adding-100", "order-6a", "adding-500", "adding-1000", "multiplication",
               "order-6b", "long-lag", "copy"]  # fmt: skip
-ABLATION_TASKS = ["reber", "adding-100", "order-6a"]
+# The ablations of Greff et al. (2017), seeds per task (the longer tasks get fewer).
+ABLATION_SEEDS = {"reber": 3, "adding-100": 1, "order-6a": 1}
 OTHERS = ["reber", "long-lag", "adding-100", "order-6a", "multiplication", "order-6b", "copy"]
 PLAN = [
     *((name, "lstm", 3) for name in LSTM_ORDER),
     ("reber", "elman", 3),  # the paper's Elman net: Elman's one-step truncated training
     *((name, cell, 3) for name in OTHERS for cell in ("rnn", "gru")),
-    *((name, cell, 1) for name in ("adding-500", "adding-1000") for cell in ("rnn", "gru")),
-    # The ablations of Greff et al. (2017) on three affordable tasks; "NP" (no peepholes) is
-    # the plain "lstm" above, the other variants are relative to the peephole LSTM.
-    *((name, f"lstm:{a}", 2) for name in ABLATION_TASKS for a in ABLATIONS if a != "NP"),
+    ("adding-500", "gru", 3),
+    ("adding-500", "rnn", 1),  # a failing run goes to its budget: slow at T = 500 and 1000
+    *(("adding-1000", cell, 1) for cell in ("rnn", "gru")),
+    # "V" is the peephole LSTM the ablations change; "NP" (no peepholes) is the plain "lstm"
+    # above, the same network: it is not run twice.
+    *(
+        (name, f"lstm:{a}", seeds)
+        for name, seeds in ABLATION_SEEDS.items()
+        for a in ("V", *ABLATIONS)
+        if a != "NP"
+    ),
 ]
 
 
