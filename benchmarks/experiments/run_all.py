@@ -1,13 +1,14 @@
 """Regenerate every result in benchmarks/experiments/: the runs, the table, the figure.
 
     python benchmarks/experiments/run_all.py            # everything (hours on one core)
-    python benchmarks/experiments/run_all.py --report   # only rebuild table and figure
+    python benchmarks/experiments/run_all.py --report   # tables, figure redrawn from its JSON
 
 Runs are kept one JSON file each under ``results/`` and are reused, so the command can be
 interrupted and started again; it continues with the first run that has no file. Runs go
 in the order of ``PLAN`` (cheap before expensive). ``--cells`` / ``--experiments`` pick a
 part, e.g. to run the LSTM and the other cells in two processes at once.
-The table between the markers in RESULTS.md is rewritten from the JSON files.
+The tables between the markers in RESULTS.md (main table, ablations, the 2a and copy
+studies of ``long_lag_study.py`` and ``copy_study.py``) are rewritten from the JSON files.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import platform
 import sys
 from pathlib import Path
 
+# The two studies' tables, from this folder (the folder of a script is on sys.path).
+import copy_study
+import long_lag_study
 import torch
 
 from lstmkit.experiments import (
@@ -75,11 +79,14 @@ def machine() -> str:
 
 
 def write_report(path: Path) -> None:
-    """Replace the tables between the markers of RESULTS.md with ones built from results/."""
+    """Replace the tables between the markers of RESULTS.md (main table, ablations, the two
+    studies) with ones built from results/."""
     names = list(EXPERIMENTS)
     table = f"{results_table(RESULTS, names)}\n\nMachine: {machine()}."
     text = replace_block(path.read_text(), BEGIN, END, table)
     text = replace_block(text, ABLATIONS_BEGIN, ABLATIONS_END, ablation_table(RESULTS, names))
+    for study in (long_lag_study, copy_study):
+        text = replace_block(text, study.BEGIN, study.END, study.table())
     path.write_text(text)
 
 
@@ -98,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiments", help="comma-separated experiment names")
     parser.add_argument("--seeds", type=int, help="at most this many seeds per run of the plan")
     parser.add_argument("--first-seed", type=int, default=0, help="skip the seeds below this")
-    parser.add_argument("--report", action="store_true", help="no training: table and figure")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="no training: the tables, and the figure redrawn from its numbers",
+    )
     parser.add_argument("--no-figure", action="store_true", help="skip the gradient figure")
     parser.add_argument(
         "--replot", action="store_true", help="draw the figure again from its JSON numbers"
@@ -118,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
                     run_experiment(name, cell_, count, RESULTS, quiet=args.quiet, first_seed=first)
                 write_report(HERE / "RESULTS.md")
     write_report(HERE / "RESULTS.md")
-    if not args.no_figure:
-        gradient_figure(HERE / "vanishing_gradient.png", quiet=args.quiet, replot=args.replot)
+    if not args.no_figure:  # measuring the curves trains networks: not with --report
+        gradient_figure(
+            HERE / "vanishing_gradient.png", quiet=args.quiet, replot=args.replot or args.report
+        )
     return 0
 
 
