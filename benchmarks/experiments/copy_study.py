@@ -10,8 +10,9 @@ symbol) and changes the training recipe:
 
 * ``registry``: 64 cells, Adam with learning rate 0.01, chrono T_max = 120, 100,000
   sequences (the runs of the main table, results/copy/);
-* ``wide``: 128 cells, learning rate 0.002 (the registry's 0.01 gave loss spikes of up to
-  +30 % once the loss left the baseline), chrono T_max = 120, 300,000 sequences;
+* ``wide``: 128 cells, learning rate 0.002 (with the registry's 0.01 the loss jumped by
+  up to a third at some checks once it had left the baseline), chrono T_max = 120,
+  300,000 sequences;
 * ``wide-long``: the same, 600,000 sequences (the same seed: its first 300,000 are the
   ``wide`` run again).
 
