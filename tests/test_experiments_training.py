@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -13,13 +14,18 @@ from lstmkit.experiments import EXPERIMENTS, TrainConfig, parse_cell, train
 from lstmkit.experiments.adding import AddingTask
 from lstmkit.experiments.models import Cell, SequenceModel, chrono_init_
 from lstmkit.experiments.runner import (
+    ablation_table,
     experiment_rows,
     load_result,
     result_path,
     results_table,
     run_experiment,
+    save_result,
     summarize,
 )
+from lstmkit.experiments.training import RunResult, build_model
+from lstmkit.ops.spec import ABLATIONS
+from variant_oracle import Oracle
 
 
 def test_lstm_solves_the_adding_problem_with_t_20():
@@ -64,6 +70,12 @@ def test_train_config_rejects_bad_values(kwargs, message):
         TrainConfig(**kwargs)
 
 
+@pytest.mark.parametrize("name", ["skip", "layer_norm"])
+def test_train_config_switches_must_be_bools(name):
+    with pytest.raises(TypeError, match=f"{name}: expected a bool, got 1"):
+        TrainConfig(**{name: 1})
+
+
 # -- cells and networks ------------------------------------------------------------------------
 
 
@@ -96,26 +108,48 @@ def test_parse_cell_type_error():
         parse_cell(3)
 
 
-def test_ablation_name_is_passed_through_to_the_lstm(monkeypatch):
-    seen = {}
+@pytest.mark.parametrize("name", ["V", *ABLATIONS])
+def test_ablation_cells_compute_the_greff_variant(name):
+    """'lstm:NAME' is lstmkit's LSTM with that ablation, checked against the equations;
+    'lstm:V' is the peephole LSTM the ablations are made from."""
+    torch.manual_seed(0)
+    model = SequenceModel(parse_cell(f"lstm:{name}"), 3, 4, 2, chrono=10)
+    assert model.rnn.spec.ablation == (None if name == "V" else name)
+    assert model.rnn.spec.uses_peepholes == (name != "NP")
+    x = torch.randn(2, 5, 3)
+    expected = model.head(Oracle(model.rnn)(x)[0])  # the variant written out from the paper
+    assert torch.allclose(model(x), expected, atol=1e-5)
 
-    class Recorder(torch.nn.LSTM):
-        def __init__(self, *args, ablation=None, **kwargs):
-            seen["ablation"] = ablation
-            super().__init__(*args, **kwargs)
 
-    monkeypatch.setitem(SequenceModel.__init__.__globals__["LAYERS"], "lstm", Recorder)
-    SequenceModel(parse_cell("lstm:NFG"), 2, 4, 1)
-    assert seen["ablation"] == "NFG"
+@pytest.mark.parametrize("kind", ["lstm", "gru", "lstm:NOAF"])
+def test_layer_norm_option_normalises_the_gated_cells(kind):
+    torch.manual_seed(0)
+    model = SequenceModel(parse_cell(kind), 3, 6, 2, chrono=20, skip=True, layer_norm=True)
+    assert model.rnn.spec.layer_norm
+    gates = model.rnn.spec.gate_count
+    span = model.rnn.bias_ih_l0.detach().view(gates, 6)[1].exp()  # chrono: u in [1, 19]
+    assert ((span >= 1) & (span <= 19)).all() and span.std() > 0
+    assert not model.rnn.bias_hh_l0.view(gates, 6)[1].any()
+    x = torch.randn(2, 5, 3)
+    expected = model.head(torch.cat([Oracle(model.rnn)(x)[0], x], -1))
+    assert torch.allclose(model(x), expected, atol=1e-5)
 
 
-def test_ablation_unknown_to_this_lstm_gives_a_clear_error(monkeypatch):
-    def no_ablation(input_size, hidden_size, batch_first=False):
-        raise AssertionError("not reached")
+def test_layer_norm_option_leaves_the_elman_networks_as_they_are():
+    for kind in ("rnn", "elman"):
+        torch.manual_seed(0)
+        plain = SequenceModel(parse_cell(kind), 3, 4, 2)
+        torch.manual_seed(0)
+        normed = SequenceModel(parse_cell(kind), 3, 4, 2, layer_norm=True)
+        assert plain.state_dict().keys() == normed.state_dict().keys()
+        x = torch.randn(2, 5, 3)
+        assert torch.equal(plain(x), normed(x))
 
-    monkeypatch.setitem(SequenceModel.__init__.__globals__["LAYERS"], "lstm", no_ablation)
-    with pytest.raises(ValueError, match=r"cell: 'lstm:NIG' needs lstmkit.nn.LSTM\(ablation="):
-        SequenceModel(parse_cell("lstm:NIG"), 2, 4, 1)
+
+def test_build_model_follows_the_layer_norm_setting():
+    config = TrainConfig(hidden_size=4, layer_norm=True)
+    assert build_model(AddingTask(20), parse_cell("lstm"), config).rnn.spec.layer_norm
+    assert not build_model(AddingTask(20), parse_cell("lstm"), TrainConfig()).rnn.spec.layer_norm
 
 
 def test_sequence_model_matches_torch_modules_with_the_same_weights():
@@ -182,6 +216,56 @@ def test_runner_keeps_each_run_and_reuses_it(tmp_path, monkeypatch):
         run_experiment("adding-100", parse_cell("rnn"), 1, tmp_path, budget=64, quiet=True)
 
 
+def test_runs_stored_before_a_setting_existed_read_as_made_without_it(tmp_path, monkeypatch):
+    (run,) = run_experiment("adding-100", parse_cell("rnn"), 1, tmp_path, budget=8, quiet=True)
+    path = result_path(tmp_path, "adding-100", "rnn", 0)
+    data = json.loads(path.read_text())
+    del data["config"]["layer_norm"]  # as written before the setting was added
+    path.write_text(json.dumps(data))
+    assert load_result(path).config["layer_norm"] is False
+    monkeypatch.setattr("lstmkit.experiments.runner.train", None)  # must not train again
+    assert run_experiment("adding-100", parse_cell("rnn"), 1, tmp_path, 8, True) == [run]
+
+
+def test_ablation_table_sets_the_variants_beside_the_lstm(tmp_path):
+    assert ablation_table(tmp_path, list(EXPERIMENTS)) == ""
+    config = asdict(EXPERIMENTS["order-6a"].config)
+    for cell, seed, sequences in [
+        ("lstm", 0, 4000),
+        ("lstm", 1, 8000),
+        ("lstm:NOG", 0, None),
+        ("lstm:NOG", 1, 6000),
+        ("lstm:NIG", 0, None),
+        ("lstm:V", 0, 2000),
+        ("gru", 0, 10),
+    ]:
+        run = RunResult(
+            "order 6a",
+            cell,
+            seed,
+            sequences is not None,
+            sequences,
+            100_000,
+            0,
+            2560,
+            3,
+            1,
+            0.0,
+            config,
+        )
+        save_result(result_path(tmp_path, "order-6a", cell, seed), run)
+    lines = ablation_table(tmp_path, list(EXPERIMENTS)).splitlines()
+    assert lines[:2] == ["| Cell | 6a: temporal order, 2 symbols |", "|---|---|"]
+    assert lines[2:] == [
+        "| lstm (NP) | 2/2, 6,000 |",
+        "| lstm:V | 1/1, 2,000 |",  # the base of the ablations first
+        "| lstm:NIG | 0/1, none within 100,000 |",  # Greff et al.'s order: NIG before NOG
+        "| lstm:NOG | 1/2, 6,000 |",
+    ]
+    table = results_table(tmp_path, list(EXPERIMENTS))
+    assert "| lstm |" in table and "| gru |" in table and "lstm:" not in table
+
+
 def test_load_result_rejects_non_results(tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text('{"task": "adding"}')
@@ -242,12 +326,21 @@ def test_experiment_command_argument_errors(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_experiment_command_reports_an_unknown_ablation(tmp_path, capsys, monkeypatch):
-    def no_ablation(input_size, hidden_size, batch_first=False):
-        raise AssertionError("not reached")
-
-    monkeypatch.setitem(SequenceModel.__init__.__globals__["LAYERS"], "lstm", no_ablation)
-    argv = ["experiment", "reber", "--cell", "lstm:NIG", "--results", str(tmp_path)]
+def test_experiment_command_reports_an_unknown_ablation(tmp_path, capsys):
+    argv = ["experiment", "reber", "--cell", "lstm:NOPE", "--results", str(tmp_path)]
     assert main(argv) == 2
-    assert "error: cell: 'lstm:NIG' needs lstmkit.nn.LSTM(ablation=...)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "lstmkit experiment: error: ablation: expected one of 'NIG', 'NFG'" in err
+    assert "got 'NOPE'" in err
     assert not any(tmp_path.iterdir())  # failed before any run
+
+
+def test_experiment_command_prints_the_ablation_table(tmp_path, capsys):
+    argv = ["experiment", "reber", "--cell", "lstm", "--cell", "lstm:NFG", "--seeds", "1",
+            "--budget", "8", "--results", str(tmp_path), "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| 1: embedded Reber grammar | lstm |" in out
+    assert "| 1: embedded Reber grammar | lstm:NFG |" not in out  # not in the main table
+    assert "| Cell | 1: embedded Reber grammar |" in out
+    assert "| lstm:NFG | 0/1, none within 8 |" in out

@@ -65,7 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _experiment(args: argparse.Namespace) -> int:
     import torch
 
-    from .experiments import EXPERIMENTS, SequenceModel, results_table, run_experiment
+    from .experiments import (
+        EXPERIMENTS,
+        SequenceModel,
+        ablation_table,
+        results_table,
+        run_experiment,
+    )
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -81,6 +87,9 @@ def _experiment(args: argparse.Namespace) -> int:
         print(f"lstmkit experiment: error: {error}", file=sys.stderr)
         return 2
     print(results_table(args.results, names))
+    ablations = ablation_table(args.results, names)
+    if ablations:
+        print(f"\n{ablations}")
     return 0
 
 
@@ -96,7 +105,8 @@ def _add_experiment_parser(sub: argparse._SubParsersAction) -> None:
         "--cell",
         type=_cell,
         action="append",
-        help="lstm, gru, rnn or lstm:ABLATION (e.g. lstm:NIG); repeat for several (lstm)",
+        help="lstm, gru, rnn, elman, lstm:ABLATION (e.g. lstm:NIG) or lstm:V (peepholes); "
+        "repeat for several (lstm)",
     )
     exp.add_argument("--seeds", type=_positive, default=3, help="runs, seeds 0 .. N-1 (3)")
     exp.add_argument("--budget", type=_positive, help="training sequences per run (per experiment)")

@@ -18,7 +18,7 @@ Example:
 
 from .models import Cell, SequenceModel, parse_cell
 from .registry import EXPERIMENTS, Experiment, get_experiment
-from .runner import results_table, run_experiment, summarize
+from .runner import ablation_table, results_table, run_experiment, summarize
 from .training import RunResult, TrainConfig, train
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "RunResult",
     "SequenceModel",
     "TrainConfig",
+    "ablation_table",
     "get_experiment",
     "parse_cell",
     "results_table",

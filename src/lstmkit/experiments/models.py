@@ -5,9 +5,13 @@ backpropagation through time). ``"elman"`` is the same Elman network trained by 
 (1990) own procedure, as in the paper's comparisons: the previous hidden state (the
 "context units") enters each step as a plain input, so the gradient is truncated after
 one step. ``"lstm:NAME"`` builds
-``lstmkit.nn.LSTM(..., ablation="NAME")``, the hook for the LSTM variants of Greff et al.
-(2017) ("NIG" no input gate, "NFG" no forget gate, ...): the name is passed through
-unchanged, so every variant the LSTM layer knows can be run by name.
+``lstmkit.nn.LSTM(..., ablation="NAME")``, one of the LSTM variants of Greff et al. (2017)
+("NIG" no input gate, "NFG" no forget gate, "NOG" no output gate, "NIAF" / "NOAF" no input /
+output activation function, "NP" no peepholes, "CIFG" coupled input and forget gate, "FGR"
+full gate recurrence): the name is passed through unchanged, and the LSTM layer checks it.
+Greff et al.'s variants change their "vanilla" LSTM, which has peepholes; ``"lstm:V"`` is
+that LSTM (``lstmkit.nn.LSTM(..., peephole=True)``), while plain ``"lstm"`` has no
+peepholes and so is their "NP".
 
 Example:
     >>> parse_cell("lstm:NIG")
@@ -27,11 +31,13 @@ from torch import Tensor, nn
 from ..nn import GRU, LSTM, RNN, RNNCell
 
 LAYERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "elman": RNNCell}
+VANILLA = "V"  # Greff et al.'s "vanilla" LSTM: peepholes, every gate, both activations
 
 
 @dataclass(frozen=True)
 class Cell:
-    """A recurrent cell type and, for the LSTM, an optional ablation name."""
+    """A recurrent cell type and, for the LSTM, an optional ablation name ("V": the
+    peephole LSTM of Greff et al., the base of their ablations)."""
 
     kind: str
     ablation: str | None = None
@@ -68,6 +74,9 @@ class SequenceModel(nn.Module):
             the gate biases by the chrono initialisation (see :func:`chrono_init_`).
         skip: the read-out also sees the input of the same step (a direct input-to-output
             connection, as in the paper's architecture for experiment 2).
+        layer_norm: the LSTM or GRU layer normalises its pre-activations and, for the LSTM,
+            its cell state before the output activation (``layer_norm=True`` of
+            ``lstmkit.nn``, Ba et al. 2016). The Elman RNN has no such form: left as is.
     """
 
     def __init__(
@@ -78,21 +87,18 @@ class SequenceModel(nn.Module):
         output_size: int,
         chrono: int = 0,
         skip: bool = False,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__()
-        options = {"ablation": cell.ablation} if cell.ablation else {}
-        try:
-            if cell.kind == "elman":
-                self.rnn = RNNCell(input_size, hidden_size)
-            else:
-                self.rnn = LAYERS[cell.kind](input_size, hidden_size, batch_first=True, **options)
-        except TypeError as error:
-            if cell.ablation and "ablation" in str(error):
-                raise ValueError(
-                    f"cell: {cell.label!r} needs lstmkit.nn.LSTM(ablation=...), which this "
-                    "version of lstmkit does not have"
-                ) from None
-            raise
+        options: dict = {"ablation": cell.ablation} if cell.ablation else {}
+        if cell.ablation == VANILLA:
+            options = {"peephole": True}
+        if layer_norm and cell.kind in ("lstm", "gru"):
+            options["layer_norm"] = True
+        if cell.kind == "elman":
+            self.rnn = RNNCell(input_size, hidden_size)
+        else:
+            self.rnn = LAYERS[cell.kind](input_size, hidden_size, batch_first=True, **options)
         self.skip = skip
         self.head = nn.Linear(hidden_size + (input_size if skip else 0), output_size)
         if chrono:

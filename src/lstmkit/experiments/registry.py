@@ -57,7 +57,7 @@ def _experiments() -> dict[str, Experiment]:
         ),
         Experiment(
             "long-lag", "2a: noise-free long time lag, p = 100", lambda _: LongLagTask(100),
-            replace(cfg(1000, 20_000, chrono=100), batch_size=8, skip=True),
+            replace(cfg(1000, 20_000, chrono=100), batch_size=8, skip=True, layer_norm=True),
             {"lstm": "100 % (mean 5,040)", "rnn": "0 % (BPTT and RTRL, > 5,000,000)"}, 5_040,
         ),
         *(

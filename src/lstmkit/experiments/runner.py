@@ -23,9 +23,14 @@ import statistics
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .models import Cell
+from ..ops.spec import ABLATIONS
+from .models import VANILLA, Cell
 from .registry import Experiment, get_experiment
 from .training import RunResult, train
+
+# Settings added after runs were first stored, with the value those runs were made with: a
+# stored run without the key was made with that value.
+ADDED_SETTINGS = {"layer_norm": False}
 
 
 def result_path(root: str | Path, experiment: str, cell: str, seed: int) -> Path:
@@ -44,6 +49,8 @@ def save_result(path: Path, result: RunResult) -> None:
 def load_result(path: Path) -> RunResult:
     """Read a result written by :func:`save_result`."""
     data = json.loads(path.read_text(), parse_constant=_no_constants)
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        data["config"] = {**ADDED_SETTINGS, **data["config"]}
     try:
         result = RunResult(**data)
     except TypeError as error:
@@ -136,9 +143,10 @@ def milestone(result: RunResult, level: int | None = None) -> int | None:
 
 
 def experiment_rows(experiment: Experiment, found: dict[str, list[RunResult]]) -> list[str]:
-    """Markdown table rows for one experiment: one per cell, LSTM first."""
+    """Markdown table rows for one experiment: one per cell, LSTM first; the LSTM ablations
+    ("lstm:NAME") are left to :func:`ablation_table`."""
     rows = []
-    for cell in sorted(found, key=lambda c: (c != "lstm", c)):
+    for cell in sorted((c for c in found if ":" not in c), key=lambda c: (c != "lstm", c)):
         s = summarize(found[cell])
         size, paper = found[cell][0].test_size, experiment.paper_sequences
         rows.append(_row(experiment, cell, s, size, found[cell][0].max_wrong, paper))
@@ -189,3 +197,41 @@ def results_table(root: str | Path, names: list[str]) -> str:
         if found:
             lines += experiment_rows(get_experiment(name), found)
     return "\n".join(lines)
+
+
+def ablation_table(root: str | Path, names: list[str]) -> str:
+    """The LSTM ablations of Greff et al. (2017) side by side, from the results under ``root``.
+
+    One row for the LSTM, labelled "lstm (NP)" (it has no peepholes: Greff et al.'s "NP"),
+    one for their peephole ("vanilla") LSTM ``"lstm:V"`` if it was run and one per ablation
+    that was run; one column per experiment among ``names`` on which any was run. An entry
+    reads "solved/runs, median sequences to success". The empty string when no ablation
+    was run.
+    """
+    found = {name: load_all(root, name) for name in names}
+    names = [n for n in names if any(":" in cell for cell in found[n])]
+    variants = sorted({c for n in names for c in found[n] if ":" in c}, key=_ablation_order)
+    if not variants:
+        return ""
+    titles = [get_experiment(n).title for n in names]
+    lines = ["| Cell | " + " | ".join(titles) + " |", "|---" * (len(names) + 1) + "|"]
+    for cell in ["lstm", *variants]:
+        entries = [_entry(found[n].get(cell, [])) for n in names]
+        label = "lstm (NP)" if cell == "lstm" else cell
+        lines.append(f"| {label} | " + " | ".join(entries) + " |")
+    return "\n".join(lines)
+
+
+def _ablation_order(cell: str) -> tuple[int, str]:
+    order = (VANILLA, *ABLATIONS)  # the base first, then Greff et al.'s order
+    name = cell.partition(":")[2]
+    return (order.index(name) if name in order else len(order), name)
+
+
+def _entry(results: list[RunResult]) -> str:
+    if not results:
+        return "-"
+    s = summarize(results)
+    if s.median is None:
+        return f"{s.solved}/{s.runs}, none within {s.budget:,}"
+    return f"{s.solved}/{s.runs}, {s.median:,.0f}"

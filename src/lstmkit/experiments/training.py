@@ -53,6 +53,7 @@ class TrainConfig:
         chrono: 0 for lstmkit's initialisation, else T_max of the chrono gate-bias
             initialisation (see :func:`lstmkit.experiments.models.chrono_init_`).
         skip: the read-out also sees each step's input (see ``SequenceModel``).
+        layer_norm: layer normalisation in the LSTM and GRU (see ``SequenceModel``).
     """
 
     hidden_size: int = 64
@@ -66,12 +67,16 @@ class TrainConfig:
     budget: int = 100_000
     chrono: int = 0
     skip: bool = False
+    layer_norm: bool = False
 
     def __post_init__(self) -> None:
         for name in ("hidden_size", "batch_size", "check_every", "budget"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        for name in ("skip", "layer_norm"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         if not self.lr > 0:
             raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
         if not 0 < self.decay <= 1:
@@ -112,7 +117,9 @@ class RunResult:
 def build_model(task: Task, cell: Cell, config: TrainConfig) -> SequenceModel:
     """The network ``config`` prescribes for ``task``, drawn from torch's global generator."""
     sizes = (task.input_size, config.hidden_size, task.output_size)
-    return SequenceModel(cell, *sizes, chrono=config.chrono, skip=config.skip)
+    return SequenceModel(
+        cell, *sizes, chrono=config.chrono, skip=config.skip, layer_norm=config.layer_norm
+    )
 
 
 @torch.no_grad()

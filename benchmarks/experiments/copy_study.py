@@ -1,0 +1,115 @@
+"""Can the LSTM solve the copy task (delay 100)? The registry's recipe and changes to it.
+
+    python benchmarks/experiments/copy_study.py                    # the runs, then the table
+    python benchmarks/experiments/copy_study.py --recipes wide     # one recipe only
+    python benchmarks/experiments/copy_study.py --report           # the table from results/
+
+Every run trains the LSTM on the registry's ``copy`` task (10 symbols held over 110 steps,
+the same data, test set and criterion: at most 3 of 2560 held-out sequences with a wrong
+symbol) and changes the training recipe:
+
+* ``registry``: 64 cells, Adam with learning rate 0.01, chrono T_max = 120, 100,000
+  sequences (the runs of the main table, results/copy/);
+* ``wide``: 128 cells, learning rate 0.002 (with the registry's 0.01 the loss jumped by
+  up to a third at some checks once it had left the baseline), chrono T_max = 120,
+  300,000 sequences;
+* ``wide-long``: the same, 600,000 sequences (the same seed: its first 300,000 are the
+  ``wide`` run again).
+
+Gradient-norm clipping at 1.0, minibatches of 32 and the learning-rate halving near
+success are the registry's throughout. Runs are kept as
+``results/copy-study/<recipe>-seed<k>.json`` and reused; the table between the study
+markers in RESULTS.md is rewritten from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from lstmkit.experiments import EXPERIMENTS, parse_cell, summarize, train
+from lstmkit.experiments.copy import CopyTask
+from lstmkit.experiments.runner import load_all, load_result, save_result
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+STUDY = RESULTS / "copy-study"
+BEGIN, END = "<!-- copy-study:begin -->", "<!-- copy-study:end -->"
+BASE = EXPERIMENTS["copy"].config
+WIDE = replace(BASE, hidden_size=128, lr=2e-3, budget=300_000, check_every=4000)
+RECIPES = {"registry": BASE, "wide": WIDE, "wide-long": replace(WIDE, budget=600_000)}
+
+
+def study_path(recipe: str, seed: int) -> Path:
+    return STUDY / f"{recipe}-seed{seed}.json"
+
+
+def results(recipe: str) -> list:
+    if recipe == "registry":
+        return load_all(RESULTS, "copy").get("lstm", [])
+    paths = sorted(STUDY.glob(f"{recipe}-seed*.json"))
+    return [load_result(path) for path in paths]
+
+
+def run(recipe: str, seed: int, quiet: bool) -> None:
+    """Train one recipe unless its result is stored (the registry's runs are the main table's)."""
+    if recipe == "registry":
+        return
+    config, path = RECIPES[recipe], study_path(recipe, seed)
+    if path.exists():
+        if load_result(path).config != asdict(config):
+            raise ValueError(f"{path} was made with other settings; delete it to run again")
+        return
+    save_result(path, train(CopyTask(100), parse_cell("lstm"), config, seed, quiet=quiet))
+
+
+def row(recipe: str) -> str:
+    found, config = results(recipe), RECIPES[recipe]
+    setting = f"{config.hidden_size} cells, lr {config.lr:g}, {config.budget:,} sequences"
+    setting += ", layer norm" if config.layer_norm else ""
+    if not found:
+        return f"| {recipe} | {setting} | not run | - | - |"
+    s = summarize(found)
+    seqs = "-" if s.median is None else f"{s.median:,.0f}"
+    last = ", ".join(f"{r.history[-1][2]:.3f} ({r.wrong})" for r in found if r.history)
+    return f"| {recipe} | {setting} | {s.solved}/{s.runs} | {seqs} | {last} |"
+
+
+def table() -> str:
+    head = "| Recipe | Settings | Runs solved | Sequences to success | Last test loss (wrong) |"
+    return "\n".join([head, "|---|---|---|---|---|", *(row(r) for r in RECIPES)])
+
+
+def write_report(path: Path) -> None:
+    text = path.read_text()
+    head, found, rest = text.partition(BEGIN)
+    if found:
+        _, _, tail = rest.partition(END)
+        path.write_text(f"{head}{BEGIN}\n{table()}\n{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--report", action="store_true", help="no training: the table only")
+    parser.add_argument("--recipes", help="comma-separated recipes to run (all)")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    recipes = args.recipes.split(",") if args.recipes else list(RECIPES)
+    unknown = [r for r in recipes if r not in RECIPES]
+    if unknown:
+        parser.error(f"--recipes: expected some of {', '.join(RECIPES)}, got {unknown}")
+    if not args.report:
+        for recipe in recipes:
+            run(recipe, 0, args.quiet)
+    write_report(HERE / "RESULTS.md")
+    print(table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
