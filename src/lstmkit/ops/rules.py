@@ -5,13 +5,15 @@ whether a backward pass follows), never at a timing. They summarise
 ``benchmarks/RESULTS.md`` (``python benchmarks/bench_cpu.py``), whose section "Rules for
 impl='auto'" prints the limits one run supports; re-derive them when the kernels change.
 
-The present limits come from runs on a 2-core machine shared with other jobs, where the
-ratios scattered by a factor of two between runs: the GRU was faster than torch at every
-point of every run; the LSTM clearly only where B * H <= 1024 (per-step overhead dominates
-torch's time there), at about parity above.
+The present limits come from the quiet run in benchmarks/RESULTS.md (2-core AMD EPYC):
+the GRU is faster than torch's (which has no oneDNN path) up to B * H = 32768; the LSTM
+only at the smallest shapes, where per-step overhead dominates torch's time (B * H <= 64
+forward, <= 128 with a backward pass). Above them oneDNN's LSTM is faster.
 
 Example:
-    >>> prefer_fused("lstm", batch=8, hidden=128, steps=100, dtype=torch.float32, grad=False)
+    >>> prefer_fused("lstm", batch=1, hidden=64, steps=100, dtype=torch.float32, grad=False)
+    True
+    >>> prefer_fused("gru", batch=8, hidden=128, steps=100, dtype=torch.float32, grad=True)
     True
     >>> prefer_fused("lstm", batch=32, hidden=256, steps=100, dtype=torch.float32, grad=True)
     False
@@ -28,10 +30,10 @@ import torch
 # float32: (mode, grad) -> largest B * H where fused is faster than torch.nn.
 EVERYWHERE = 2**62
 FLOAT32_LIMITS: dict[tuple[str, bool], int] = {
-    ("lstm", False): 1024,
-    ("lstm", True): 1024,
-    ("gru", False): EVERYWHERE,
-    ("gru", True): EVERYWHERE,
+    ("lstm", False): 64,
+    ("lstm", True): 128,
+    ("gru", False): 32768,
+    ("gru", True): 32768,
     # Elman RNN: not in the benchmark grid; its step is the LSTM's with one gate, so the
     # per-step overhead that the fused loop removes weighs even more.
     ("rnn", False): EVERYWHERE,
