@@ -30,6 +30,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
+from blocks import rewrite_block
 
 from lstmkit.experiments import EXPERIMENTS, parse_cell, summarize, train
 from lstmkit.experiments.copy import CopyTask
@@ -85,11 +86,7 @@ def table() -> str:
 
 
 def write_report(path: Path) -> None:
-    text = path.read_text()
-    head, found, rest = text.partition(BEGIN)
-    if found:
-        _, _, tail = rest.partition(END)
-        path.write_text(f"{head}{BEGIN}\n{table()}\n{END}{tail}")
+    rewrite_block(path, BEGIN, END, table())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 import copy_study
 import long_lag_study
 import torch
+from blocks import replace_block
 
 from lstmkit.experiments import (
     EXPERIMENTS,
@@ -88,15 +89,6 @@ def write_report(path: Path) -> None:
     for study in (long_lag_study, copy_study):
         text = replace_block(text, study.BEGIN, study.END, study.table())
     path.write_text(text)
-
-
-def replace_block(text: str, begin: str, end: str, content: str) -> str:
-    """``text`` with what stands between the markers ``begin`` and ``end`` replaced."""
-    head, found, rest = text.partition(begin)
-    if not found:
-        return text
-    _, _, tail = rest.partition(end)
-    return f"{head}{begin}\n{content}\n{end}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
