@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 
 from torch import Tensor, nn
@@ -37,8 +36,15 @@ def lookup(module: nn.Module, names: Iterable[str]) -> list[Tensor | None]:
     return found
 
 
-@functools.lru_cache(maxsize=256)
+_CLASS_NAMES: dict[type, frozenset[str]] = {}
+
+
 def class_names(kind: type) -> frozenset[str]:
     """The attribute names a class defines (parametrizations add properties this way: a
-    parametrized module gets a new class of its own)."""
-    return frozenset(dir(kind))
+    parametrized module gets a new class of its own), kept per class in a plain dict."""
+    found = _CLASS_NAMES.get(kind)
+    if found is None:
+        if len(_CLASS_NAMES) >= 256:
+            _CLASS_NAMES.clear()
+        found = _CLASS_NAMES[kind] = frozenset(dir(kind))
+    return found

@@ -19,8 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
 
@@ -64,11 +62,19 @@ def choose_impl(
     return impl
 
 
-@functools.lru_cache(maxsize=64)
+_BLOCKERS: dict[RNNSpec, tuple[str | None, str | None]] = {}
+
+
 def _blockers(spec: RNNSpec) -> tuple[str | None, str | None]:
     """(native.unsupported(spec), fused.unsupported(spec)), kept per spec: specs are frozen
-    and a module asks for the same one on every call."""
-    return native.unsupported(spec), fused.unsupported(spec)
+    and a module asks for the same one on every call. (A plain dict, not functools'
+    lru_cache, which torch.compile warns about.)"""
+    found = _BLOCKERS.get(spec)
+    if found is None:
+        if len(_BLOCKERS) >= 256:
+            _BLOCKERS.clear()
+        found = _BLOCKERS[spec] = (native.unsupported(spec), fused.unsupported(spec))
+    return found
 
 
 def _forced_fused(spec: RNNSpec, x: Tensor | None) -> str:
