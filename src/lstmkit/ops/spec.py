@@ -158,9 +158,9 @@ class RNNSpec:
     def variant_options(self) -> dict[str, Any]:
         """The variant options that differ from their defaults, as the user would pass them."""
         options = {}
-        for f in fields(self):
-            if f.name in VARIANT_MODES and getattr(self, f.name) != f.default:
-                options[f.name] = getattr(self, f.name)
+        for name, default in _VARIANT_DEFAULTS.items():  # called on every cell step: no fields()
+            if getattr(self, name) != default:
+                options[name] = getattr(self, name)
         if "zoneout" in options and self.mode == "gru":
             options["zoneout"] = self.zoneout[1]
         return options
@@ -222,6 +222,9 @@ class RNNSpec:
             gates = (3 * self.hidden_size,) if self.ablation == "FGR" else ()
             return (self.output_size, self.hidden_size, *gates)
         return (self.hidden_size,)
+
+
+_VARIANT_DEFAULTS = {f.name: f.default for f in fields(RNNSpec) if f.name in VARIANT_MODES}
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
