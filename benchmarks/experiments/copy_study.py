@@ -24,13 +24,11 @@ markers in RESULTS.md is rewritten from them.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import torch
-from blocks import rewrite_block
+from studies import parse_study_args, rewrite_block
 
 from lstmkit.experiments import EXPERIMENTS, parse_cell, summarize, train
 from lstmkit.experiments.copy import CopyTask
@@ -90,16 +88,7 @@ def write_report(path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--report", action="store_true", help="no training: the table only")
-    parser.add_argument("--recipes", help="comma-separated recipes to run (all)")
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    recipes = args.recipes.split(",") if args.recipes else list(RECIPES)
-    unknown = [r for r in recipes if r not in RECIPES]
-    if unknown:
-        parser.error(f"--recipes: expected some of {', '.join(RECIPES)}, got {unknown}")
+    args, recipes = parse_study_args(__doc__, RECIPES, argv)
     if not args.report:
         for recipe in recipes:
             run(recipe, 0, args.quiet)

@@ -20,13 +20,11 @@ between the study markers in RESULTS.md is rewritten from them.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import torch
-from blocks import rewrite_block
+from studies import parse_study_args, rewrite_block
 
 from lstmkit.experiments import EXPERIMENTS, parse_cell, summarize, train
 from lstmkit.experiments.long_lag import LongLagTask
@@ -88,13 +86,7 @@ def write_report(path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--report", action="store_true", help="no training: the table only")
-    parser.add_argument("--recipes", help="comma-separated recipes to run (all)")
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    recipes = args.recipes.split(",") if args.recipes else list(RECIPES)
+    args, recipes = parse_study_args(__doc__, RECIPES, argv)
     if not args.report:
         for p in DELAYS:
             for recipe in recipes:

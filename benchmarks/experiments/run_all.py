@@ -22,7 +22,7 @@ from pathlib import Path
 import copy_study
 import long_lag_study
 import torch
-from blocks import replace_block
+from studies import replace_block
 
 from lstmkit.experiments import (
     EXPERIMENTS,
