@@ -82,9 +82,10 @@ def build_key() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def cache_dir() -> Path:
+def cache_dir(key: str | None = None) -> Path:
+    """Where the build with ``key`` (default: this one's, :func:`build_key`) goes."""
     root = os.environ.get("LSTMKIT_CACHE_DIR") or Path.home() / ".cache" / "lstmkit"
-    return Path(root) / f"cpu-{build_key()}"
+    return Path(root) / f"cpu-{key or build_key()}"
 
 
 def build(
@@ -96,13 +97,14 @@ def build(
     """Compile (if needed) and load the library; raises whatever the build raises."""
     from torch.utils.cpp_extension import load
 
-    directory = Path(build_directory or cache_dir())
+    key = build_key()  # reads every source and /proc/cpuinfo: once
+    directory = Path(build_directory or cache_dir(key))
     directory.mkdir(parents=True, exist_ok=True)
     paths = [str(p) for p in (sources or [HERE / s for s in SOURCES])]
     load(
         name=name,
         sources=paths,
-        extra_cflags=[*build_flags(), f"-DLSTMKIT_BUILD_KEY={build_key()}"],
+        extra_cflags=[*build_flags(), f"-DLSTMKIT_BUILD_KEY={key}"],
         build_directory=str(directory),
         is_python_module=False,
         verbose=verbose,

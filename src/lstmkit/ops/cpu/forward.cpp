@@ -3,11 +3,10 @@
 // is still in registers, and meets the other workers at the barrier.
 #include <algorithm>
 
-#include "cells.h"
+#include "all_cells.h"
 #include "gemm.h"
 #include "recurrent.h"
 #include "team.h"
-#include "variant_cells.h"
 
 namespace lstmkit {
 namespace {
@@ -172,23 +171,15 @@ void forward_direction(const FwdArgs<T>& a, const Worker& w) {
   }
 }
 
-template <typename T, typename Cell>
-void run_cell(FwdArgs<T>* dirs, int num_dirs, int threads) {
-  run_team(num_dirs, threads, [&](const Worker& w) { forward_direction<T, Cell>(dirs[w.group], w); });
-}
-
 }  // namespace
 
 template <typename T>
 void run_forward(int64_t cell, FwdArgs<T>* dirs, int num_dirs, int threads) {
-  switch (cell_kind(cell)) {
-    case kLSTM: return run_cell<T, LSTMCell>(dirs, num_dirs, threads);
-    case kLSTMVariant: return run_cell<T, VariantLSTMCell>(dirs, num_dirs, threads);
-    case kGRUVariant: return run_cell<T, VariantGRUCell>(dirs, num_dirs, threads);
-    case kGRU: return run_cell<T, GRUCell>(dirs, num_dirs, threads);
-    case kRNNTanh: return run_cell<T, ElmanCell<false>>(dirs, num_dirs, threads);
-    default: return run_cell<T, ElmanCell<true>>(dirs, num_dirs, threads);
-  }
+  with_cell(cell, [&](auto kind) {
+    using Cell = decltype(kind);
+    run_team(num_dirs, threads,
+             [&](const Worker& w) { forward_direction<T, Cell>(dirs[w.group], w); });
+  });
 }
 
 template void run_forward<float>(int64_t, FwdArgs<float>*, int, int);
