@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
@@ -123,3 +125,16 @@ def test_large_input_projections_match_torch(onednn):
     hx = make_state(theirs, 16, torch.float32)
     with torch.backends.mkldnn.flags(enabled=onednn):
         assert_parity(ours, theirs, x, hx, lengths)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="OpenMP builds on Linux only")
+def test_time_loop_gets_a_team_of_threads():
+    """The library is built with OpenMP: a time loop that asks for two threads gets two
+    (without it, every loop would quietly run on one thread)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert torch.ops.lstmkit.team_size(2) == 2
+        assert torch.ops.lstmkit.team_size(1) == 1
+    finally:
+        torch.set_num_threads(threads)
