@@ -97,6 +97,36 @@ def test_cells_match_reference(kind):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("batch", [1, 3, 4, 5])
+def test_small_batch_cell_step_matches_torch(batch, bias, dtype):
+    """A cell call with few rows forms its gates from the weights as torch stores them
+    (every worker its own units); more rows go through the GEMMs. Against torch.nn.LSTMCell:
+    H = 200 (units split between two threads, a partial vector block), I = 37 (a partial
+    block of K)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(batch)
+        theirs = torch.nn.LSTMCell(37, 200, bias=bias, dtype=dtype)
+        ours = lk.LSTMCell.from_torch(theirs, impl="fused")
+        x = torch.randn(batch, 37, dtype=dtype, requires_grad=True)
+        state = [torch.randn(batch, 200, dtype=dtype, requires_grad=True) for _ in range(2)]
+        outs = [m(x, tuple(state)) for m in (ours, theirs)]
+        tol = {"rtol": 1e-10, "atol": 1e-10} if dtype == torch.float64 else {}
+        for a, b in zip(*outs, strict=True):
+            torch.testing.assert_close(a, b, **tol)
+        grads = [
+            torch.autograd.grad(out[0].sum() + out[1].square().sum(), [x, *state, *m.parameters()])
+            for out, m in zip(outs, (ours, theirs), strict=True)
+        ]
+        for a, b in zip(*grads, strict=True):
+            torch.testing.assert_close(a, b, **tol)
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_four_threads_split_each_direction(kind):
     """Two threads per direction: units split between them, a barrier every step."""

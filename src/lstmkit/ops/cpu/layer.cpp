@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "cells.h"
+#include "gemm.h"
 #include "recurrent.h"
 #include "variant_layer.h"
 
@@ -68,7 +69,7 @@ int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 // a barrier per step; two directions go to two threads whenever there are two.
 int loop_threads(const Dims& d, int64_t step_flops, int lanes) {
   const int avail = at::in_parallel_region() ? 1 : at::get_num_threads();
-  constexpr int64_t kFlopsPerThread = int64_t(1) << 18;  // about 4 us of work per step
+  constexpr int64_t kFlopsPerThread = int64_t(1) << 17;  // about 2 us of work per step
   const int64_t most = std::max<int64_t>(1, (std::min(d.H, d.P) + lanes - 1) / lanes);
   const int64_t per_dir = std::clamp<int64_t>(step_flops / kFlopsPerThread, 1, most);
   return int(std::min<int64_t>(avail, per_dir * d.D));
@@ -141,21 +142,29 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
   // A single step (a cell call): W_hh h0 goes into the same matrix products as W_ih x, and
   // the loop only applies the gate math; packing W_hh would cost more than the step.
   const bool folded = d.T == 1 && !d.proj && cell != kGRU;
+  // With few rows too, the workers form the gates themselves (gemv.h): no GEMM calls.
+  const bool direct = folded && B <= kMaxRows;
   for (int64_t k = 0; k < d.D; ++k) {
     T* base = save ? ws[k].data_ptr<T>() : work[k].data_ptr<T>();
     T* gates = base;
     T* hs = save ? base + l.hs : gates + d.T * B * GH;
     T* cs = save ? base + l.cs : hs + 2 * B * P;
     T* rs = save ? base + l.rs : cs + 2 * B * H;
-    Tensor g = at::from_blob(gates, {d.T * B, GH}, x2.options());  // (T * B, GH)
-    g = input_projection(x2, w_ih[k], b_ih, b_hh, k, cell, H, g, save);
-    buf.keep.push_back(g);
-    gates = g.data_ptr<T>();
-    if (folded) g.addmm_(recurrent_input(var, k, h0[k]), w_hh[k].t());
+    FwdArgs<T>& a = args[k];
+    if (direct) {
+      a.direct = true, a.I = d.I, a.x = buf.hold(x2), a.w_ih = buf.hold(w_ih[k]);
+      a.h_in = buf.hold(recurrent_input(var, k, h0[k]));
+      a.bias = b_ih.empty() ? nullptr : buf.hold(b_ih[k] + b_hh[k]);
+    } else {
+      Tensor g = at::from_blob(gates, {d.T * B, GH}, x2.options());  // (T * B, GH)
+      g = input_projection(x2, w_ih[k], b_ih, b_hh, k, cell, H, g, save);
+      buf.keep.push_back(g);
+      gates = g.data_ptr<T>();
+      if (folded) g.addmm_(recurrent_input(var, k, h0[k]), w_hh[k].t());
+    }
     const int64_t first = (k == 1 && save) ? d.T : 0;  // slot of the initial state
     std::copy_n(h0[k].data_ptr<T>(), B * P, hs + first * B * P);
     if (cell == kLSTM) std::copy_n(c0->select(0, k).data_ptr<T>(), B * H, cs + first * B * H);
-    FwdArgs<T>& a = args[k];
     a.T_ = d.T, a.B = B, a.H = H, a.P = P, a.GH = GH;
     a.proj = d.proj, a.reverse = k == 1, a.save = save, a.folded = folded;
     a.gates = gates;
@@ -173,7 +182,9 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
     a.var = vars.empty() ? nullptr : &vars[k];
   }
   const int64_t flops = 2 * B * GH * P + (d.proj ? 2 * B * H * P : 0);
-  run_forward<T>(code, args.data(), int(d.D), folded ? 1 : loop_threads(d, flops, N));
+  const int64_t direct_flops = 2 * B * GH * (d.I + P);
+  const int threads = direct ? loop_threads(d, direct_flops, N) : folded ? 1 : loop_threads(d, flops, N);
+  run_forward<T>(code, args.data(), int(d.D), threads);
   for (int64_t k = 0; k < d.D; ++k) {  // the state after the last step
     const int64_t last = save ? (k == 1 ? 0 : d.T) : d.T % 2;
     std::copy_n(args[k].hs + last * B * P, B * P, args[k].h_n);
