@@ -37,10 +37,7 @@ inline void micro_kernel(const T* A, int64_t lda, int64_t K, const T* panel, Til
     for (int j = 0; j < NB; ++j) acc[r][j] = vec<T>{};
   for (int64_t k = 0; k < K; ++k) {
     vec<T> w[NB];
-    for (int j = 0; j < NB; ++j) {
-      w[j] = load(panel + (k * NB + j) * N);
-      pin<T>(w[j]);
-    }
+    for (int j = 0; j < NB; ++j) w[j] = pinned<T>(load(panel + (k * NB + j) * N));
     for (int r = 0; r < MR; ++r) {
       const vec<T> a = splat(A[r * lda + k]);
       for (int j = 0; j < NB; ++j) acc[r][j] += a * w[j];
