@@ -168,3 +168,28 @@ def test_time_loop_gets_a_team_of_threads():
         assert torch.ops.lstmkit.team_size(1) == 1
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("ta", [False, True], ids=["A", "At"])
+@pytest.mark.parametrize("tb", [False, True], ids=["B", "Bt"])
+@pytest.mark.parametrize("bias", [False, True], ids=["", "bias"])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 5, 3), (67, 1100, 70), (300, 33, 130)])
+def test_layer_products_match_torch_mm(shape, bias, tb, ta, dtype):
+    """The input projection and the gradient products (matmul.h): every transposition, with
+    and without a bias, shapes with partial row tiles, partial vector blocks and K past one
+    packed block (1100 > 1024), on two threads."""
+    m, k, n = shape
+    g = torch.Generator().manual_seed(sum(shape))
+    a = torch.randn((k, m) if ta else (m, k), generator=g, dtype=dtype)
+    b = torch.randn((n, k) if tb else (k, n), generator=g, dtype=dtype)
+    c = torch.randn(n, generator=g, dtype=dtype) if bias else None
+    expected = (a.t() if ta else a) @ (b.t() if tb else b) + (0 if c is None else c)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        got = torch.ops.lstmkit.product(a, ta, b, tb, c)
+    finally:
+        torch.set_num_threads(threads)
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-4}
+    torch.testing.assert_close(got, expected, **tol)

@@ -15,6 +15,7 @@
 #include <atomic>
 
 #include "layer.h"
+#include "products.h"
 #include "team.h"
 
 namespace lstmkit {
@@ -194,6 +195,8 @@ TORCH_LIBRARY(lstmkit, m) {
       "Tensor[] var) -> "
       "(Tensor, Tensor, Tensor, Tensor[], Tensor[], Tensor[], Tensor[], Tensor[], Tensor[])");
   m.def("team_size(int threads) -> int", &lstmkit::team_size);
+  // The large products of a layer (matmul.h), for tests and measurements.
+  m.def("product(Tensor a, bool ta, Tensor b, bool tb, Tensor? bias) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
@@ -201,6 +204,10 @@ TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
   m.impl("rnn_variant", &lstmkit::rnn_variant_cpu);
   m.impl("rnn_fwd", &lstmkit::rnn_fwd_cpu);
   m.impl("rnn_bwd", &lstmkit::rnn_bwd_cpu);
+  m.impl("product", [](const at::Tensor& a, bool ta, const at::Tensor& b, bool tb,
+                       const std::optional<at::Tensor>& bias) {
+    return lstmkit::product(a, ta, b, tb, bias);
+  });
 }
 
 TORCH_LIBRARY_IMPL(lstmkit, Autograd, m) {
