@@ -144,9 +144,9 @@ def test_four_threads_split_each_direction(kind):
 @pytest.mark.filterwarnings("ignore:TF32 acceleration")
 @pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "mm"])
 def test_large_input_projections_match_torch(onednn):
-    """From 2**24 multiply-adds on, float32 input projections and dX go through oneDNN's
-    inner product; with torch.backends.mkldnn off, through at::mm. Both against torch.nn.
-    (An LSTM: a GRU this large drifts past 1e-5 in float32 on either path.)"""
+    """A layer large enough for several packed blocks in every product (matmul.h), against
+    torch.nn with its oneDNN kernels on and off. (An LSTM: a GRU this large drifts past
+    1e-5 in float32.)"""
     torch.manual_seed(0)
     theirs = torch.nn.LSTM(128, 64, bidirectional=True)
     ours = lk.LSTM.from_torch(theirs, impl="fused")
