@@ -1,10 +1,13 @@
 // One layer on the CPU: the parts that are large GEMMs, and the time loops in between.
 //
 // Forward:  G = X W_ih^T + biases, one GEMM over all T * B rows per direction, then the
-//           time loop (forward.cpp) with threads split over directions and units.
+//           time loop (forward.cpp) with threads split over directions and units. A cell
+//           call with few rows (T = 1, B <= 4) skips the GEMM: the loop's workers form their
+//           own units' gates (gemv.h).
 // Backward: the time loop of the gradients (backward.cpp), then dX = dG W_ih,
 //           dW_ih = dG^T X, dW_hh = dG^T H_prev, dW_hr = dH^T R and the bias sums, each one
 //           GEMM or reduction over all steps.
+// The GEMMs run on the loops' own micro-kernel (matmul.h, through products.cpp).
 #include "layer.h"
 
 #include <ATen/ATen.h>
