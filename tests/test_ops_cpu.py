@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from unittest import mock
 
@@ -75,6 +76,8 @@ def test_cache_directory_depends_on_the_cpu(monkeypatch, tmp_path):
 
 def test_build_flags_are_optimised():
     assert "-O3" in cpu.build_flags()
+    # threads of a time loop need OpenMP compiled in (torch's runtime is reused)
+    assert ("-fopenmp" in cpu.build_flags()) == sys.platform.startswith("linux")
 
 
 def test_cache_directory_depends_on_the_sources(monkeypatch, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
@@ -95,6 +97,36 @@ def test_cells_match_reference(kind):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("batch", [1, 3, 4, 5])
+def test_small_batch_cell_step_matches_torch(batch, bias, dtype):
+    """A cell call with few rows forms its gates from the weights as torch stores them
+    (every worker its own units); more rows go through the GEMMs. Against torch.nn.LSTMCell:
+    H = 200 (units split between two threads, a partial vector block), I = 37 (a partial
+    block of K)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(batch)
+        theirs = torch.nn.LSTMCell(37, 200, bias=bias, dtype=dtype)
+        ours = lk.LSTMCell.from_torch(theirs, impl="fused")
+        x = torch.randn(batch, 37, dtype=dtype, requires_grad=True)
+        state = [torch.randn(batch, 200, dtype=dtype, requires_grad=True) for _ in range(2)]
+        outs = [m(x, tuple(state)) for m in (ours, theirs)]
+        tol = {"rtol": 1e-10, "atol": 1e-10} if dtype == torch.float64 else {}
+        for a, b in zip(*outs, strict=True):
+            torch.testing.assert_close(a, b, **tol)
+        grads = [
+            torch.autograd.grad(out[0].sum() + out[1].square().sum(), [x, *state, *m.parameters()])
+            for out, m in zip(outs, (ours, theirs), strict=True)
+        ]
+        for a, b in zip(*grads, strict=True):
+            torch.testing.assert_close(a, b, **tol)
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_four_threads_split_each_direction(kind):
     """Two threads per direction: units split between them, a barrier every step."""
@@ -112,9 +144,9 @@ def test_four_threads_split_each_direction(kind):
 @pytest.mark.filterwarnings("ignore:TF32 acceleration")
 @pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "mm"])
 def test_large_input_projections_match_torch(onednn):
-    """From 2**24 multiply-adds on, float32 input projections and dX go through oneDNN's
-    inner product; with torch.backends.mkldnn off, through at::mm. Both against torch.nn.
-    (An LSTM: a GRU this large drifts past 1e-5 in float32 on either path.)"""
+    """A layer large enough for several packed blocks in every product (matmul.h), against
+    torch.nn with its oneDNN kernels on and off. (An LSTM: a GRU this large drifts past
+    1e-5 in float32.)"""
     torch.manual_seed(0)
     theirs = torch.nn.LSTM(128, 64, bidirectional=True)
     ours = lk.LSTM.from_torch(theirs, impl="fused")
@@ -123,3 +155,41 @@ def test_large_input_projections_match_torch(onednn):
     hx = make_state(theirs, 16, torch.float32)
     with torch.backends.mkldnn.flags(enabled=onednn):
         assert_parity(ours, theirs, x, hx, lengths)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="OpenMP builds on Linux only")
+def test_time_loop_gets_a_team_of_threads():
+    """The library is built with OpenMP: a time loop that asks for two threads gets two
+    (without it, every loop would quietly run on one thread)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert torch.ops.lstmkit.team_size(2) == 2
+        assert torch.ops.lstmkit.team_size(1) == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("ta", [False, True], ids=["A", "At"])
+@pytest.mark.parametrize("tb", [False, True], ids=["B", "Bt"])
+@pytest.mark.parametrize("bias", [False, True], ids=["", "bias"])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 5, 3), (67, 1100, 70), (300, 33, 130)])
+def test_layer_products_match_torch_mm(shape, bias, tb, ta, dtype):
+    """The input projection and the gradient products (matmul.h): every transposition, with
+    and without a bias, shapes with partial row tiles, partial vector blocks and K past one
+    packed block (1100 > 1024), on two threads."""
+    m, k, n = shape
+    g = torch.Generator().manual_seed(sum(shape))
+    a = torch.randn((k, m) if ta else (m, k), generator=g, dtype=dtype)
+    b = torch.randn((n, k) if tb else (k, n), generator=g, dtype=dtype)
+    c = torch.randn(n, generator=g, dtype=dtype) if bias else None
+    expected = (a.t() if ta else a) @ (b.t() if tb else b) + (0 if c is None else c)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        got = torch.ops.lstmkit.product(a, ta, b, tb, c)
+    finally:
+        torch.set_num_threads(threads)
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-4}
+    torch.testing.assert_close(got, expected, **tol)

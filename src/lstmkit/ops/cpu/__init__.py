@@ -38,7 +38,7 @@ from . import fakes
 
 NAME = "lstmkit_cpu"
 HERE = Path(__file__).resolve().parent
-SOURCES = ("ops.cpp", "layer.cpp", "forward.cpp", "backward.cpp")
+SOURCES = ("ops.cpp", "layer.cpp", "forward.cpp", "backward.cpp", "products.cpp")
 
 _status: dict[str, object] = {}  # "ok": bool, "error": str, after the first attempt
 
@@ -60,10 +60,14 @@ def cpu_fingerprint() -> str:
 
 
 def build_flags() -> list[str]:
-    """Compiler flags: -O3, and -march=native where the compiler and CPU family take it."""
+    """Compiler flags: -O3, -march=native where the compiler and CPU family take it, and
+    -fopenmp on Linux (torch's OpenMP runtime runs the threads of a time loop: without it
+    ``at::parallel_for`` compiled into the library runs everything on one thread)."""
     flags = ["-O3", "-fno-math-errno"]
     if sys.platform != "win32" and platform.machine().lower() in ("x86_64", "amd64", "aarch64"):
         flags.append("-march=native")
+    if sys.platform.startswith("linux"):
+        flags.append("-fopenmp")
     return flags
 
 
@@ -105,6 +109,7 @@ def build(
         name=name,
         sources=paths,
         extra_cflags=[*build_flags(), f"-DLSTMKIT_BUILD_KEY={key}"],
+        extra_ldflags=[flag for flag in build_flags() if flag == "-fopenmp"],
         build_directory=str(directory),
         is_python_module=False,
         verbose=verbose,

@@ -83,6 +83,10 @@ def _backward(
     return dx, h0.new_empty(h0.shape), dc0, *weights, dvar
 
 
+def _product(a, ta, b, tb, bias=None):
+    return a.new_empty(a.shape[1] if ta else a.shape[0], b.shape[0] if tb else b.shape[1])
+
+
 def register() -> None:
     """Register the fakes (once per process, after the library is loaded)."""
     if _registered:
@@ -91,4 +95,5 @@ def register() -> None:
     torch.library.register_fake("lstmkit::rnn_variant")(_rnn_variant)
     torch.library.register_fake("lstmkit::rnn_fwd")(_forward)
     torch.library.register_fake("lstmkit::rnn_bwd")(_backward)
+    torch.library.register_fake("lstmkit::product")(_product)
     _registered.append(True)

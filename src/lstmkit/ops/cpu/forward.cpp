@@ -5,6 +5,7 @@
 
 #include "all_cells.h"
 #include "gemm.h"
+#include "gemv.h"
 #include "recurrent.h"
 #include "team.h"
 
@@ -153,11 +154,27 @@ void step_units(const FwdArgs<T>& a, const FwdStep<T>& st, Range units, int64_t 
   }
 }
 
+// A cell call with few rows: this worker's rows of the gates, (B, GH) at T = 1.
+template <typename T, int G>
+void direct_gates(const FwdArgs<T>& a, Range units) {
+  constexpr int N = Simd<T>::N;
+  const int64_t u0 = units.begin * N, n = std::min(units.end * N, a.H) - u0;
+  for (int g = 0; g < G && n > 0; ++g) {
+    const int64_t r0 = g * a.H + u0;  // first row of W (column of the gates) of gate g
+    T* out = a.gates + r0;
+    dot_rows(a.x, a.I, a.B, a.w_ih + r0 * a.I, a.I, a.I, n, out, a.GH, false);
+    dot_rows(a.h_in, a.P, a.B, a.w_hh + r0 * a.P, a.P, a.P, n, out, a.GH, true);
+    for (int64_t b = 0; b < a.B && a.bias; ++b)
+      for (int64_t u = 0; u < n; ++u) out[b * a.GH + u] += a.bias[r0 + u];
+  }
+}
+
 template <typename T, typename Cell>
 void forward_direction(const FwdArgs<T>& a, const Worker& w) {
   constexpr int N = Simd<T>::N;
   const Range units = share(blocks(a.H, N), w.index, w.size);
   const Range cols = a.proj ? share(blocks(a.P, N), w.index, w.size) : Range{0, 0};
+  if (a.direct) direct_gates<T, Cell::G>(a, units);
   pack_own<T, Cell::G>(a, units, cols);
   for (int64_t s = 0; s < a.T_; ++s) {
     const int64_t t = a.reverse ? a.T_ - 1 - s : s;

@@ -29,20 +29,19 @@ struct Tile {
   vec<T> acc[kMaxRows][kMaxBlocks];
 };
 
+// A[r * lda + k * ks]: ks is 1 but for a transposed A (matmul.h).
 template <typename T, int MR, int NB>
-inline void micro_kernel(const T* A, int64_t lda, int64_t K, const T* panel, Tile<T>& out) {
+inline void micro_kernel(const T* A, int64_t lda, int64_t K, const T* panel, Tile<T>& out,
+                         int64_t ks) {
   constexpr int N = Simd<T>::N;
   vec<T> acc[MR][NB];
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < NB; ++j) acc[r][j] = vec<T>{};
   for (int64_t k = 0; k < K; ++k) {
     vec<T> w[NB];
-    for (int j = 0; j < NB; ++j) {
-      w[j] = load(panel + (k * NB + j) * N);
-      pin<T>(w[j]);
-    }
+    for (int j = 0; j < NB; ++j) w[j] = pinned<T>(load(panel + (k * NB + j) * N));
     for (int r = 0; r < MR; ++r) {
-      const vec<T> a = splat(A[r * lda + k]);
+      const vec<T> a = splat(A[r * lda + k * ks]);
       for (int j = 0; j < NB; ++j) acc[r][j] += a * w[j];
     }
   }
@@ -52,24 +51,24 @@ inline void micro_kernel(const T* A, int64_t lda, int64_t K, const T* panel, Til
 
 template <typename T, int MR>
 inline void dispatch_blocks(const T* A, int64_t lda, int64_t K, const T* panel, int nb,
-                            Tile<T>& out) {
+                            Tile<T>& out, int64_t ks) {
   switch (nb) {
-    case 1: return micro_kernel<T, MR, 1>(A, lda, K, panel, out);
-    case 2: return micro_kernel<T, MR, 2>(A, lda, K, panel, out);
-    case 3: return micro_kernel<T, MR, 3>(A, lda, K, panel, out);
-    default: return micro_kernel<T, MR, 4>(A, lda, K, panel, out);
+    case 1: return micro_kernel<T, MR, 1>(A, lda, K, panel, out, ks);
+    case 2: return micro_kernel<T, MR, 2>(A, lda, K, panel, out, ks);
+    case 3: return micro_kernel<T, MR, 3>(A, lda, K, panel, out, ks);
+    default: return micro_kernel<T, MR, 4>(A, lda, K, panel, out, ks);
   }
 }
 
-// out.acc[r][j] = sum_k A[r][k] * panel[k][j] for r < mr, j < nb.
+// out.acc[r][j] = sum_k A[r * lda + k * ks] * panel[k][j] for r < mr, j < nb.
 template <typename T>
 inline void tile_product(const T* A, int64_t lda, int64_t K, const T* panel, int mr, int nb,
-                         Tile<T>& out) {
+                         Tile<T>& out, int64_t ks = 1) {
   switch (mr) {
-    case 1: return dispatch_blocks<T, 1>(A, lda, K, panel, nb, out);
-    case 2: return dispatch_blocks<T, 2>(A, lda, K, panel, nb, out);
-    case 3: return dispatch_blocks<T, std::min(3, kMaxRows)>(A, lda, K, panel, nb, out);
-    default: return dispatch_blocks<T, kMaxRows>(A, lda, K, panel, nb, out);
+    case 1: return dispatch_blocks<T, 1>(A, lda, K, panel, nb, out, ks);
+    case 2: return dispatch_blocks<T, 2>(A, lda, K, panel, nb, out, ks);
+    case 3: return dispatch_blocks<T, std::min(3, kMaxRows)>(A, lda, K, panel, nb, out, ks);
+    default: return dispatch_blocks<T, kMaxRows>(A, lda, K, panel, nb, out, ks);
   }
 }
 

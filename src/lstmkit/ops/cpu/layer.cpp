@@ -1,19 +1,23 @@
 // One layer on the CPU: the parts that are large GEMMs, and the time loops in between.
 //
 // Forward:  G = X W_ih^T + biases, one GEMM over all T * B rows per direction, then the
-//           time loop (forward.cpp) with threads split over directions and units.
+//           time loop (forward.cpp) with threads split over directions and units. A cell
+//           call with few rows (T = 1, B <= 4) skips the GEMM: the loop's workers form their
+//           own units' gates (gemv.h).
 // Backward: the time loop of the gradients (backward.cpp), then dX = dG W_ih,
 //           dW_ih = dG^T X, dW_hh = dG^T H_prev, dW_hr = dH^T R and the bias sums, each one
 //           GEMM or reduction over all steps.
+// The GEMMs run on the loops' own micro-kernel (matmul.h, through products.cpp).
 #include "layer.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 
 #include <algorithm>
 
 #include "cells.h"
+#include "products.h"
+#include "gemm.h"
 #include "recurrent.h"
 #include "variant_layer.h"
 
@@ -68,37 +72,16 @@ int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 // a barrier per step; two directions go to two threads whenever there are two.
 int loop_threads(const Dims& d, int64_t step_flops, int lanes) {
   const int avail = at::in_parallel_region() ? 1 : at::get_num_threads();
-  constexpr int64_t kFlopsPerThread = int64_t(1) << 18;  // about 4 us of work per step
+  constexpr int64_t kFlopsPerThread = int64_t(1) << 17;  // about 2 us of work per step
   const int64_t most = std::max<int64_t>(1, (std::min(d.H, d.P) + lanes - 1) / lanes);
   const int64_t per_dir = std::clamp<int64_t>(step_flops / kFlopsPerThread, 1, most);
   return int(std::min<int64_t>(avail, per_dir * d.D));
 }
 
-// y = x w^T (+ b) through oneDNN's inner product (the operator torch's CPU compiler emits),
-// or nothing where it is missing, disabled (torch.backends.mkldnn), not float32 or too small
-// to pay for its fixed cost (about 10 us). On AMD CPUs at::mm runs MKL's AVX2 code, 10-40%
-// slower than oneDNN's AVX-512 kernels at the shapes of an input projection.
-OptTensor dnn_linear(const Tensor& x, const Tensor& w, const OptTensor& b) {
-  constexpr int64_t kMinProducts = int64_t(1) << 24;  // multiply-adds
-  if (x.scalar_type() != at::kFloat || !at::globalContext().userEnabledMkldnn() ||
-      x.size(0) * x.size(1) * w.size(0) < kMinProducts) {
-    return std::nullopt;
-  }
-  static const auto op =
-      c10::Dispatcher::singleton().findSchema({"mkldnn::_linear_pointwise", ""});
-  if (!op) return std::nullopt;
-  torch::jit::Stack stack{x.contiguous(), w.contiguous(), b ? c10::IValue(*b) : c10::IValue(),
-                          std::string("none"), c10::List<std::optional<c10::Scalar>>(),
-                          c10::IValue()};
-  op->callBoxed(&stack);
-  return stack[0].toTensor();
-}
-
 // G = X W_ih^T + the biases that fold into it: all of b_hh for LSTM and RNN; for the GRU only
-// its r and z parts (b_hn is applied inside r * (W_hn h + b_hn)). Returns G: ``gates``, or a
-// new tensor when ``into`` is false.
-Tensor input_projection(const Tensor& x2, const Tensor& w_ih, TensorList b_ih, TensorList b_hh,
-                        int64_t k, int64_t cell, int64_t H, Tensor gates, bool into) {
+// its r and z parts (b_hn is applied inside r * (W_hn h + b_hn)). Written into ``gates``.
+void input_projection(const Tensor& x2, const Tensor& w_ih, TensorList b_ih, TensorList b_hh,
+                      int64_t k, int64_t cell, int64_t H, const Tensor& gates) {
   OptTensor bias;
   if (!b_ih.empty() && cell == kGRU) {
     bias = b_ih[k].clone();
@@ -106,12 +89,7 @@ Tensor input_projection(const Tensor& x2, const Tensor& w_ih, TensorList b_ih, T
   } else if (!b_ih.empty()) {
     bias = b_ih[k] + b_hh[k];
   }
-  if (OptTensor y = dnn_linear(x2, w_ih, bias)) {
-    if (!into) return *y;
-    return gates.copy_(*y);
-  }
-  if (!bias) return at::mm_out(gates, x2, w_ih.t());
-  return at::addmm_out(gates, *bias, x2, w_ih.t());
+  product(x2, false, w_ih, true, bias, gates);  // (T * B, I) x (I, GH)
 }
 
 template <typename T>
@@ -141,21 +119,27 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
   // A single step (a cell call): W_hh h0 goes into the same matrix products as W_ih x, and
   // the loop only applies the gate math; packing W_hh would cost more than the step.
   const bool folded = d.T == 1 && !d.proj && cell != kGRU;
+  // With few rows too, the workers form the gates themselves (gemv.h): no GEMM calls.
+  const bool direct = folded && B <= kMaxRows;
   for (int64_t k = 0; k < d.D; ++k) {
     T* base = save ? ws[k].data_ptr<T>() : work[k].data_ptr<T>();
     T* gates = base;
     T* hs = save ? base + l.hs : gates + d.T * B * GH;
     T* cs = save ? base + l.cs : hs + 2 * B * P;
     T* rs = save ? base + l.rs : cs + 2 * B * H;
-    Tensor g = at::from_blob(gates, {d.T * B, GH}, x2.options());  // (T * B, GH)
-    g = input_projection(x2, w_ih[k], b_ih, b_hh, k, cell, H, g, save);
-    buf.keep.push_back(g);
-    gates = g.data_ptr<T>();
-    if (folded) g.addmm_(recurrent_input(var, k, h0[k]), w_hh[k].t());
+    FwdArgs<T>& a = args[k];
+    if (direct) {
+      a.direct = true, a.I = d.I, a.x = buf.hold(x2), a.w_ih = buf.hold(w_ih[k]);
+      a.h_in = buf.hold(recurrent_input(var, k, h0[k]));
+      a.bias = b_ih.empty() ? nullptr : buf.hold(b_ih[k] + b_hh[k]);
+    } else {
+      Tensor g = at::from_blob(gates, {d.T * B, GH}, x2.options());  // (T * B, GH)
+      input_projection(x2, w_ih[k], b_ih, b_hh, k, cell, H, g);
+      if (folded) product(recurrent_input(var, k, h0[k]), false, w_hh[k], true, {}, g, true);
+    }
     const int64_t first = (k == 1 && save) ? d.T : 0;  // slot of the initial state
     std::copy_n(h0[k].data_ptr<T>(), B * P, hs + first * B * P);
     if (cell == kLSTM) std::copy_n(c0->select(0, k).data_ptr<T>(), B * H, cs + first * B * H);
-    FwdArgs<T>& a = args[k];
     a.T_ = d.T, a.B = B, a.H = H, a.P = P, a.GH = GH;
     a.proj = d.proj, a.reverse = k == 1, a.save = save, a.folded = folded;
     a.gates = gates;
@@ -173,7 +157,9 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
     a.var = vars.empty() ? nullptr : &vars[k];
   }
   const int64_t flops = 2 * B * GH * P + (d.proj ? 2 * B * H * P : 0);
-  run_forward<T>(code, args.data(), int(d.D), folded ? 1 : loop_threads(d, flops, N));
+  const int64_t direct_flops = 2 * B * GH * (d.I + P);
+  const int threads = direct ? loop_threads(d, direct_flops, N) : folded ? 1 : loop_threads(d, flops, N);
+  run_forward<T>(code, args.data(), int(d.D), threads);
   for (int64_t k = 0; k < d.D; ++k) {  // the state after the last step
     const int64_t last = save ? (k == 1 ? 0 : d.T) : d.T % 2;
     std::copy_n(args[k].hs + last * B * P, B * P, args[k].h_n);
@@ -290,10 +276,9 @@ rnn_bwd_cpu(
   const Tensor x2 = x.contiguous().view({TB, d.I});  // (T * B, I)
   Tensor dx = at::empty({0}, opts);
   if (need_input) {
+    dx = at::empty({TB, d.I}, opts);
     for (int64_t k = 0; k < d.D; ++k) {  // dx = sum over directions of dG W_ih, (T * B, I)
-      OptTensor y = dnn_linear(dgi[k], w_ih[k].t(), std::nullopt);
-      if (!y) y = at::mm(dgi[k], w_ih[k]);
-      dx = k == 0 ? *y : dx.add_(*y);
+      product(dgi[k], false, w_ih[k], false, {}, dx, k > 0);
     }
     dx = dx.view({d.T, d.B, d.I});
   }
@@ -316,14 +301,14 @@ rnn_bwd_cpu(
     // The state before each step: slots [0, T) forward, [1, T + 1) reverse.
     const Tensor hs = ws[k].narrow(0, l.hs, (d.T + 1) * d.B * d.P).view({d.T + 1, d.B, d.P});
     const Tensor h_prev = hs.narrow(0, k == 1 ? 1 : 0, d.T).reshape({TB, d.P});
-    dw_ih.push_back(at::mm(dgi[k].t(), x2));       // (GH, I)
+    dw_ih.push_back(product(dgi[k], true, x2, false));  // (GH, I)
     const Tensor h_in = recurrent_input(var, k, h_prev.view({d.T, d.B, d.P})).view({TB, d.P});
-    dw_hh.push_back(at::mm(dgh[k].t(), h_in));     // (GH, P)
+    dw_hh.push_back(product(dgh[k], true, h_in, false));  // (GH, P)
     if (!b_ih.empty()) db_ih.push_back(dgi[k].sum(0));
     if (!b_hh.empty()) db_hh.push_back(dgh[k].sum(0));
     if (d.proj) {
       const Tensor rs = ws[k].narrow(0, l.rs, TB * d.H).view({TB, d.H});
-      dw_hr.push_back(at::mm(dh_proj[k].t(), rs));  // (P, H)
+      dw_hr.push_back(product(dh_proj[k], true, rs, false));  // (P, H)
     }
   }
   return {dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dvar};

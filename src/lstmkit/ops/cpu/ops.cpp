@@ -12,7 +12,11 @@
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
+#include <atomic>
+
 #include "layer.h"
+#include "products.h"
+#include "team.h"
 
 namespace lstmkit {
 namespace {
@@ -159,6 +163,16 @@ std::tuple<Tensor, Tensor, Tensor> rnn_autograd(const Tensor& x, const Tensor& h
   return rnn_variant_autograd(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, {});
 }
 
+// How many threads a time loop's team gets when it asks for ``threads`` (for tests: a
+// build without OpenMP would quietly run every loop on one thread).
+int64_t team_size(int64_t threads) {
+  std::atomic<int> size{0};
+  run_team(1, int(threads), [&](const Worker& w) {
+    if (w.index == 0) size.store(w.size);
+  });
+  return size.load();
+}
+
 }  // namespace
 
 }  // namespace lstmkit
@@ -180,6 +194,9 @@ TORCH_LIBRARY(lstmkit, m) {
       "Tensor? lengths, Tensor ws, int cell, bool need_input, bool need_weights, "
       "Tensor[] var) -> "
       "(Tensor, Tensor, Tensor, Tensor[], Tensor[], Tensor[], Tensor[], Tensor[], Tensor[])");
+  m.def("team_size(int threads) -> int", &lstmkit::team_size);
+  // The large products of a layer (matmul.h), for tests and measurements.
+  m.def("product(Tensor a, bool ta, Tensor b, bool tb, Tensor? bias) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
@@ -187,6 +204,10 @@ TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
   m.impl("rnn_variant", &lstmkit::rnn_variant_cpu);
   m.impl("rnn_fwd", &lstmkit::rnn_fwd_cpu);
   m.impl("rnn_bwd", &lstmkit::rnn_bwd_cpu);
+  m.impl("product", [](const at::Tensor& a, bool ta, const at::Tensor& b, bool tb,
+                       const std::optional<at::Tensor>& bias) {
+    return lstmkit::product(a, ta, b, tb, bias);
+  });
 }
 
 TORCH_LIBRARY_IMPL(lstmkit, Autograd, m) {

@@ -38,6 +38,14 @@ struct FwdArgs {
   T* packed;           // scratch for W_hh in panels
   T* packed_r;         // scratch for W_hr in panels
   const Variant<T>* var = nullptr;  // variant LSTM options (variant_cells.h)
+  // A cell call with few rows (``direct``, implies ``folded``): the workers form their own
+  // units' gates, gates = x W_ih^T + h W_hh^T + bias, from the weights as torch stores them.
+  bool direct = false;
+  int64_t I = 0;
+  const T* x = nullptr;     // (B, I)
+  const T* w_ih = nullptr;  // (GH, I)
+  const T* h_in = nullptr;  // (B, P) what W_hh multiplies
+  const T* bias = nullptr;  // (GH,) b_ih + b_hh, or nullptr
 };
 
 template <typename T>
