@@ -38,7 +38,7 @@ from . import fakes
 
 NAME = "lstmkit_cpu"
 HERE = Path(__file__).resolve().parent
-SOURCES = ("ops.cpp", "layer.cpp", "forward.cpp", "backward.cpp")
+SOURCES = ("ops.cpp", "layer.cpp", "forward.cpp", "backward.cpp", "ln_loop.cpp")
 
 _status: dict[str, object] = {}  # "ok": bool, "error": str, after the first attempt
 
@@ -122,6 +122,9 @@ def available() -> bool:
         try:
             build()
             fakes.register()
+            from .. import fused_ln  # its operators' autograd and fakes need the library
+
+            fused_ln.register()
             _status["ok"] = True
         except Exception as err:  # any failure of the toolchain means: not available
             _status.update(ok=False, error=_first_line(err))
