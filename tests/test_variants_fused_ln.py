@@ -149,24 +149,23 @@ def _op_args(mode: str, peephole: bool):
     var = [*peeps, keep_c, gx.new_full((1,), 0.3), mask]
     lengths = torch.tensor([3, 2])
     code = fused.cell_code(spec)
-    return gx, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, code, var
+    return gx, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, code, var, True
 
 
 @pytest.mark.parametrize(("mode", "peephole"), [("lstm", True), ("gru", False)])
 def test_gradcheck_of_the_ln_operator(mode, peephole):
-    gx, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, code, var = _op_args(mode, peephole)
+    gx, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, code, var, _ = _op_args(mode, peephole)
     peeps = [p for p in var[:3] if p.numel()]
     lstm_only = [c0, g_c, b_c] if mode == "lstm" else []
+    var_empty = (g_c, b_c)
 
     def fn(gx, h0, w_hh, g_hh, b_hh, *rest):
         c0, g_c, b_c = rest[:3] if mode == "lstm" else (None, *var_empty)
         ps = iter(rest[3:] if mode == "lstm" else rest)
         v = [next(ps) if p.numel() else p for p in var[:3]] + var[3:]
-        return torch.ops.lstmkit.ln_fwd(gx, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, code, v)[
-            :3
-        ]
+        args = (gx, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, code, v, True)
+        return torch.ops.lstmkit.ln_fwd(*args)[:3]
 
-    var_empty = (g_c, b_c)
     assert torch.autograd.gradcheck(fn, (gx, h0, w_hh, g_hh, b_hh, *lstm_only, *peeps))
 
 
@@ -176,12 +175,16 @@ def test_opcheck_of_the_ln_operator(mode):
     torch.library.opcheck(torch.ops.lstmkit.ln_fwd.default, args)
 
 
-def test_workspace_size_matches_the_kernel():
+def test_without_saving_the_kernel_keeps_one_step_and_gives_the_same_result():
     for lstm, mode in ((True, "lstm"), (False, "gru")):
-        args = _op_args(mode, False)
+        *args, _ = _op_args(mode, lstm)
         with torch.no_grad():
-            ws = torch.ops.lstmkit.ln_fwd(*args)[3]
-        assert ws.shape == (1, fused_ln.workspace_size(lstm, 3, 2, H))
+            saved = torch.ops.lstmkit.ln_fwd(*args, True)
+            kept = torch.ops.lstmkit.ln_fwd(*args, False)
+        assert saved[3].shape == (1, fused_ln.workspace_size(lstm, 3, 2, H))
+        assert kept[3].shape == (1, fused_ln.workspace_size(lstm, 1, 2, H))
+        for a, b in zip(saved[:3], kept[:3], strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_auto_takes_fused_for_layer_norm_on_the_cpu():

@@ -81,13 +81,22 @@ def run_layer(
         lengths,
         fused_variants.cell_code(spec),
         extra,
+        _needs_grad(x, state, weights),
     )
     return out, ((h_n, c_n) if lstm else (h_n,))
 
 
+def _needs_grad(x: Tensor, state: State, weights: list[LayerWeights]) -> bool:
+    """Whether a backward pass may follow: then the kernel keeps every step's values."""
+    if not torch.is_grad_enabled():
+        return False
+    tensors = [x, *state, *(t for w in weights for t in w.flat())]
+    return any(t.requires_grad for t in tensors)
+
+
 # ----------------------------------------------------------------------------- autograd
 
-_INPUTS = ("gx", "h0", "c0", "w_hh", "g_hh", "b_hh", "g_c", "b_c", "lengths", "cell", "var")
+_INPUTS = ("gx", "h0", "c0", "w_hh", "g_hh", "b_hh", "g_c", "b_c", "lengths", "cell", "var", "save")
 
 
 def _setup_context(ctx, inputs, output) -> None:
@@ -120,14 +129,16 @@ def _backward(ctx, grad_out, grad_h_n, grad_c_n, _grad_ws):
     dgx, dh0, dc0, dw_hh, dg_hh, db_hh, dg_c, db_c, dvar = grads
     dvar = [g if g.numel() else None for g in dvar]
     lstm_only = (dg_c, db_c) if ctx.has_c0 else (None, None)
-    return dgx, dh0, dc0 if ctx.has_c0 else None, dw_hh, dg_hh, db_hh, *lstm_only, None, None, dvar
+    dc0 = dc0 if ctx.has_c0 else None
+    return dgx, dh0, dc0, dw_hh, dg_hh, db_hh, *lstm_only, None, None, dvar, None
 
 
 # ----------------------------------------------------------------------------- fakes
 
 
 def workspace_size(lstm: bool, steps: int, batch: int, hidden: int) -> int:
-    """Elements saved per direction (``ln_layout`` in ln_loop.cpp).
+    """Elements saved per direction (``ln_layout`` in ln_loop.cpp); without saving, the
+    kernel keeps one step (``steps=1``).
 
     >>> workspace_size(False, steps=5, batch=2, hidden=3)  # GRU
     256
@@ -139,13 +150,13 @@ def workspace_size(lstm: bool, steps: int, batch: int, hidden: int) -> int:
     return size + tb * hidden
 
 
-def _fake_forward(gx, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, cell, var):
+def _fake_forward(gx, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, cell, var, save):
     steps, batch = gx.shape[0], gx.shape[1]
     dirs, hidden = w_hh.shape[0], w_hh.shape[2]
     lstm = c0 is not None
     out = gx.new_empty(steps, batch, dirs * hidden)
     c_n = gx.new_empty(dirs if lstm else 0, batch, hidden)
-    ws = gx.new_empty(dirs, workspace_size(lstm, steps, batch, hidden))
+    ws = gx.new_empty(dirs, workspace_size(lstm, steps if save else 1, batch, hidden))
     return out, h0.new_empty(h0.shape), c_n, ws
 
 

@@ -92,8 +92,7 @@ void forward_worker(const LnArgs<T>& a, const Worker& w) {
   Tile<T> tile;
   for (int64_t s = 0; s < a.T_; ++s) {
     const int64_t t = a.reverse ? a.T_ - 1 - s : s;
-    const int64_t prev = t + (a.reverse ? 1 : 0);
-    const T* h_in = a.masked ? a.masked : a.hs + prev * B * H;
+    const T* h_in = a.masked ? a.masked : a.hs + a.prev(t) * B * H;
     for (int64_t ub = units.begin; ub < units.end; ++ub) {  // 1. W_hh h̃, own units
       const int64_t u0 = ub * N;
       const int n = int(std::min<int64_t>(N, H - u0));
@@ -106,7 +105,7 @@ void forward_worker(const LnArgs<T>& a, const Worker& w) {
     }
     w.sync();
     for (int64_t b = 0; b < B; ++b) row_stats(a.raw + b * GH, GH, mean[b], rstd[b]);
-    if (w.index == 0) std::copy(rstd.begin(), rstd.end(), a.rstd_hh + t * B);
+    if (w.index == 0) std::copy(rstd.begin(), rstd.end(), a.rstd_hh + a.row(t, 0));
     for (int64_t b = 0; b < B; ++b) {  // 2. gates of own units
       for (int64_t ub = units.begin; ub < units.end; ++ub) {
         const int n = int(std::min<int64_t>(N, H - ub * N));
@@ -119,8 +118,8 @@ void forward_worker(const LnArgs<T>& a, const Worker& w) {
     }
     if (a.lstm) {  // 3. h = o φ(LN(c'))
       w.sync();
-      for (int64_t b = 0; b < B; ++b) row_stats(a.cn + (t * B + b) * H, H, mean[b], rstd[b]);
-      if (w.index == 0) std::copy(rstd.begin(), rstd.end(), a.rstd_c + t * B);
+      for (int64_t b = 0; b < B; ++b) row_stats(a.cn + a.row(t, b) * H, H, mean[b], rstd[b]);
+      if (w.index == 0) std::copy(rstd.begin(), rstd.end(), a.rstd_c + a.row(t, 0));
       for (int64_t b = 0; b < B; ++b)
         for (int64_t ub = units.begin; ub < units.end; ++ub)
           ln_lstm_output(a, t, b, ub * N, int(std::min<int64_t>(N, H - ub * N)), mean[b],
@@ -281,12 +280,12 @@ LnDims ln_dims(at::IntArrayRef gx, const Tensor& h0, const Tensor& w_hh, int64_t
 template <typename T>
 LnArgs<T> ln_args(const LnDims& d, int64_t k, const Tensor& ws, const Tensor& w_hh,
                   const Tensor& g_hh, const Tensor& b_hh, const Tensor& g_c, const Tensor& b_c,
-                  const OptTensor& lengths, const Variant<T>* var) {
-  const LnLayout l = ln_layout(d.T_, d.B, d.H, d.lstm);
+                  const OptTensor& lengths, const Variant<T>* var, bool save) {
+  const LnLayout l = ln_layout(save ? d.T_ : 1, d.B, d.H, d.lstm);
   T* base = ws[k].data_ptr<T>();
   LnArgs<T> a{};
   a.T_ = d.T_, a.B = d.B, a.H = d.H, a.GH = d.GH, a.ld = d.D * d.GH;
-  a.lstm = d.lstm, a.reverse = k == 1;
+  a.lstm = d.lstm, a.reverse = k == 1, a.save = save;
   a.w_hh = w_hh[k].data_ptr<T>();
   a.g_hh = g_hh[k].data_ptr<T>(), a.b_hh = b_hh[k].data_ptr<T>();
   a.g_c = d.lstm ? g_c[k].data_ptr<T>() : nullptr;
@@ -305,7 +304,7 @@ template <typename T>
 void ln_forward(const LnDims& d, const Tensor& gx, const Tensor& h0, const OptTensor& c0,
                 const Tensor& w_hh, const Tensor& g_hh, const Tensor& b_hh, const Tensor& g_c,
                 const Tensor& b_c, const OptTensor& lengths, int64_t code, TensorList var,
-                Tensor& out, Tensor& ws) {
+                bool save, Tensor& out, Tensor& ws) {
   const int N = Simd<T>::N;
   Tensors keep;
   const auto vars = make_variants<T>(code, var, d.D, d.T_, d.B, d.H, false, keep, Tensor());
@@ -313,11 +312,11 @@ void ln_forward(const LnDims& d, const Tensor& gx, const Tensor& h0, const OptTe
   Tensor work = at::empty({d.D, panel + d.B * d.GH + d.B * d.H}, gx.options());
   std::vector<LnArgs<T>> args;
   for (int64_t k = 0; k < d.D; ++k) {
-    LnArgs<T> a = ln_args<T>(d, k, ws, w_hh, g_hh, b_hh, g_c, b_c, lengths, &vars[k]);
+    LnArgs<T> a = ln_args<T>(d, k, ws, w_hh, g_hh, b_hh, g_c, b_c, lengths, &vars[k], save);
     a.gx = gx.data_ptr<T>() + k * d.GH;
     a.out = out.data_ptr<T>() + k * d.H, a.out_ld = d.D * d.H;
     a.packed = work[k].data_ptr<T>(), a.raw = a.packed + panel;
-    const int64_t first = k == 1 ? d.T_ : 0;  // slot of the initial state
+    const int64_t first = (save && k == 1) ? d.T_ : 0;  // slot of the initial state
     std::copy_n(h0[k].data_ptr<T>(), d.B * d.H, a.hs + first * d.B * d.H);
     if (d.lstm) std::copy_n(c0->select(0, k).data_ptr<T>(), d.B * d.H, a.cs + first * d.B * d.H);
     if (vars[k].rmask) {
@@ -332,10 +331,10 @@ void ln_forward(const LnDims& d, const Tensor& gx, const Tensor& h0, const OptTe
 std::tuple<Tensor, Tensor, Tensor, Tensor> ln_fwd_cpu(
     const Tensor& gx, const Tensor& h0, const OptTensor& c0, const Tensor& w_hh,
     const Tensor& g_hh, const Tensor& b_hh, const Tensor& g_c, const Tensor& b_c,
-    const OptTensor& lengths, int64_t cell, TensorList var) {
+    const OptTensor& lengths, int64_t cell, TensorList var, bool save) {
   const LnDims d = ln_dims(gx.sizes(), h0, w_hh, cell);
   TORCH_CHECK(!d.lstm || (c0 && c0->sizes() == h0.sizes()), "lstmkit::ln_fwd: c0 (D, B, H)");
-  const LnLayout l = ln_layout(d.T_, d.B, d.H, d.lstm);
+  const LnLayout l = ln_layout(save ? d.T_ : 1, d.B, d.H, d.lstm);
   Tensor ws = at::empty({d.D, l.total}, gx.options());
   Tensor out = at::empty({d.T_, d.B, d.D * d.H}, gx.options());
   const Tensor gxc = gx.contiguous(), h0c = h0.contiguous(), w = w_hh.contiguous();
@@ -344,15 +343,16 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> ln_fwd_cpu(
   const OptTensor c0c = c0 ? OptTensor(c0->contiguous()) : std::nullopt;
   const OptTensor len = lengths ? OptTensor(lengths->to(at::kLong).contiguous()) : std::nullopt;
   if (gx.scalar_type() == at::kFloat) {
-    ln_forward<float>(d, gxc, h0c, c0c, w, ghh, bhh, gc, bc, len, cell, var, out, ws);
+    ln_forward<float>(d, gxc, h0c, c0c, w, ghh, bhh, gc, bc, len, cell, var, save, out, ws);
   } else {
-    ln_forward<double>(d, gxc, h0c, c0c, w, ghh, bhh, gc, bc, len, cell, var, out, ws);
+    ln_forward<double>(d, gxc, h0c, c0c, w, ghh, bhh, gc, bc, len, cell, var, save, out,
+                       ws);
   }
-  // The final state: slot T (forward) or 0 (reverse) of hs / cs.
+  // The final state: slot T (forward) or 0 (reverse) of hs / cs; without saving, T % 2.
   Tensor h_n = at::empty({d.D, d.B, d.H}, gx.options());
   Tensor c_n = at::empty({d.lstm ? d.D : 0, d.B, d.H}, gx.options());
   for (int64_t k = 0; k < d.D; ++k) {
-    const int64_t last = k == 1 ? 0 : d.T_;
+    const int64_t last = save ? (k == 1 ? 0 : d.T_) : d.T_ % 2;
     auto slot = [&](int64_t offset) {
       return ws[k].narrow(0, offset + last * d.B * d.H, d.B * d.H).view({d.B, d.H});
     };
@@ -374,7 +374,7 @@ void ln_backward(const LnDims& d, const Tensor& gout, const Tensor& w_hh, const 
   Tensor work = at::empty({d.D, panel + d.B * d.H}, gout.options());
   std::vector<LnArgs<T>> args;
   for (int64_t k = 0; k < d.D; ++k) {
-    LnArgs<T> a = ln_args<T>(d, k, ws, w_hh, g_hh, b_hh, g_c, b_c, lengths, &vars[k]);
+    LnArgs<T> a = ln_args<T>(d, k, ws, w_hh, g_hh, b_hh, g_c, b_c, lengths, &vars[k], true);
     a.dout = gout.data_ptr<T>() + k * d.H, a.dout_ld = d.D * d.H;
     a.dh = dh[k].data_ptr<T>(), a.dc = d.lstm ? dc[k].data_ptr<T>() : nullptr;
     a.dgi = dgx.data_ptr<T>() + k * d.GH;
@@ -464,7 +464,7 @@ TORCH_LIBRARY_FRAGMENT(lstmkit, m) {
   // directions side by side, w_hh / g_hh / b_hh / g_c / b_c stacked over directions.
   m.def(
       "ln_fwd(Tensor gx, Tensor h0, Tensor? c0, Tensor w_hh, Tensor g_hh, Tensor b_hh, "
-      "Tensor g_c, Tensor b_c, Tensor? lengths, int cell, Tensor[] var) -> "
+      "Tensor g_c, Tensor b_c, Tensor? lengths, int cell, Tensor[] var, bool save) -> "
       "(Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "ln_bwd(Tensor grad_out, Tensor grad_h_n, Tensor? grad_c_n, Tensor w_hh, Tensor g_hh, "
