@@ -194,3 +194,19 @@ def test_auto_takes_fused_for_layer_norm_on_the_cpu():
             assert dispatch.choose_impl(spec, "auto", inputs().to(dtype), grad=True) == "fused"
     refused = RNNSpec("lstm", I, H, layer_norm=True, ablation="FGR")
     assert dispatch.choose_impl(refused, "auto", inputs()) == "reference"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_linear_operator_matches_torch_with_gradients(dtype):
+    """The input projection's operator (oneDNN for a large float32 product, else at::mm)."""
+    x = torch.randn(40, 8, 256, dtype=dtype, requires_grad=True)  # 320 * 256 * 1024 >= 2^24
+    w = torch.randn(1024, 256, dtype=dtype, requires_grad=True)
+    ours = torch.ops.lstmkit.linear(x, w)
+    theirs = torch.nn.functional.linear(x, w)
+    cot = torch.randn_like(theirs)
+    grads = [torch.autograd.grad((y * cot).sum(), [x, w]) for y in (ours, theirs)]
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {}
+    torch.testing.assert_close(ours, theirs, **tol)
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, **tol)
+    torch.library.opcheck(torch.ops.lstmkit.linear.default, (x[:2], w))

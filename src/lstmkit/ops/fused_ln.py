@@ -5,7 +5,9 @@ for all T * B rows of all directions at once, before the loop, with torch's ops 
 differentiates it). The time loop, with the normalisation of the recurrent product
 W_hh h̃ (and, for the LSTM, of c'), runs in C++ (``cpu/ln_loop.cpp``) as the operator
 ``torch.ops.lstmkit.ln_fwd``; its hand-written backward ``ln_bwd`` is registered here as
-the operator's autograd formula, and fake kernels let torch.compile trace both.
+the operator's autograd formula, and fake kernels let torch.compile trace both. The input
+projection W_ih x goes through ``torch.ops.lstmkit.linear`` (oneDNN where it pays, as the
+other fused layers' projections).
 
 The kernels take the LN bias and b_hh of the recurrent side as one bias (they are only
 ever added together), and the variant options (activations, peepholes, zoneout, recurrent
@@ -48,8 +50,11 @@ def input_side(spec: RNNSpec, x: Tensor, weights: list[LayerWeights]) -> Tensor:
     steps, batch = x.shape[0], x.shape[1]
     rows = weights[0].w_ih.shape[0]  # G*H
     w_ih = _stack([w.w_ih for w in weights]).flatten(0, 1)  # (D*G*H, I)
-    z = F.linear(x, w_ih).view(steps, batch, len(weights), rows)  # (T, B, D, G*H)
+    z = torch.ops.lstmkit.linear(x, w_ih).view(steps, batch, len(weights), rows)  # (T, B, D, GH)
     bias = [w.ln_ih_b if w.b_ih is None else w.ln_ih_b + w.b_ih for w in weights]
+    if len(weights) == 1:  # one op: normalise, scale and shift
+        out = F.layer_norm(z, (rows,), weights[0].ln_ih_w, bias[0], variants.LN_EPS)
+        return out.view(steps, batch, rows)
     gain = _stack([w.ln_ih_w for w in weights])  # (D, G*H)
     normalised = F.layer_norm(z, (rows,), eps=variants.LN_EPS)
     return torch.addcmul(_stack(bias), normalised, gain).view(steps, batch, -1)
@@ -133,6 +138,19 @@ def _backward(ctx, grad_out, grad_h_n, grad_c_n, _grad_ws):
     return dgx, dh0, dc0, dw_hh, dg_hh, db_hh, *lstm_only, None, None, dvar, None
 
 
+def _linear_setup(ctx, inputs, output) -> None:
+    ctx.save_for_backward(*inputs)
+
+
+def _linear_backward(ctx, grad):
+    x, w = ctx.saved_tensors
+    grad_x = torch.ops.lstmkit.linear(grad, w.t()) if ctx.needs_input_grad[0] else None
+    grad_w = None
+    if ctx.needs_input_grad[1]:
+        grad_w = grad.reshape(-1, grad.shape[-1]).t().mm(x.reshape(-1, x.shape[-1]))
+    return grad_x, grad_w
+
+
 # ----------------------------------------------------------------------------- fakes
 
 
@@ -148,6 +166,10 @@ def workspace_size(lstm: bool, steps: int, batch: int, hidden: int) -> int:
     if lstm:
         return size + (steps + 1) * batch * hidden + 2 * tb * hidden + tb
     return size + tb * hidden
+
+
+def _fake_linear(x, w):
+    return x.new_empty(*x.shape[:-1], w.shape[0])
 
 
 def _fake_forward(gx, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, cell, var, save):
@@ -189,6 +211,10 @@ def register() -> None:
     """Register the autograd formula and the fakes (once per process, after the build)."""
     if _registered:
         return
+    torch.library.register_fake("lstmkit::linear")(_fake_linear)
+    torch.library.register_autograd(
+        "lstmkit::linear", _linear_backward, setup_context=_linear_setup
+    )
     torch.library.register_fake("lstmkit::ln_fwd")(_fake_forward)
     torch.library.register_fake("lstmkit::ln_bwd")(_fake_backward)
     torch.library.register_autograd("lstmkit::ln_fwd", _backward, setup_context=_setup_context)

@@ -74,6 +74,8 @@ int loop_threads(const Dims& d, int64_t step_flops, int lanes) {
   return int(std::min<int64_t>(avail, per_dir * d.D));
 }
 
+}  // namespace
+
 // y = x w^T (+ b) through oneDNN's inner product (the operator torch's CPU compiler emits),
 // or nothing where it is missing, disabled (torch.backends.mkldnn), not float32 or too small
 // to pay for its fixed cost (about 10 us). On AMD CPUs at::mm runs MKL's AVX2 code, 10-40%
@@ -93,6 +95,8 @@ OptTensor dnn_linear(const Tensor& x, const Tensor& w, const OptTensor& b) {
   op->callBoxed(&stack);
   return stack[0].toTensor();
 }
+
+namespace {
 
 // G = X W_ih^T + the biases that fold into it: all of b_hh for LSTM and RNN; for the GRU only
 // its r and z parts (b_hn is applied inside r * (W_hn h + b_hn)). Returns G: ``gates``, or a

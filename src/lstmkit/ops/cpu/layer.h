@@ -30,4 +30,7 @@ rnn_bwd_cpu(
     TensorList b_hh, TensorList w_hr, const OptTensor& lengths, const Tensor& ws, int64_t cell,
     bool need_input, bool need_weights, TensorList var);
 
+// y = x w^T (+ b) through oneDNN where it pays (float32, large enough), else nothing.
+OptTensor dnn_linear(const Tensor& x, const Tensor& w, const OptTensor& b);
+
 }  // namespace lstmkit

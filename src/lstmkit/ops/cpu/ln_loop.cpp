@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gemm.h"
+#include "layer.h"
 #include "ln_cells.h"
 #include "team.h"
 #include "variant_layer.h"
@@ -456,10 +457,20 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tenso
           grads};
 }
 
+// x (..., I) w^T: the input projection of all steps, through oneDNN where it pays.
+Tensor linear_cpu(const Tensor& x, const Tensor& w) {
+  const Tensor x2 = x.reshape({-1, x.size(-1)});  // (T * B, I)
+  OptTensor y = dnn_linear(x2, w, std::nullopt);
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = w.size(0);
+  return (y ? *y : at::mm(x2, w.t())).view(shape);
+}
+
 }  // namespace
 }  // namespace lstmkit
 
 TORCH_LIBRARY_FRAGMENT(lstmkit, m) {
+  m.def("linear(Tensor x, Tensor w) -> Tensor");
   // The layer-normalised LSTM / GRU (variant cell code); gx = LN(W_ih x) + b_ih of all
   // directions side by side, w_hh / g_hh / b_hh / g_c / b_c stacked over directions.
   m.def(
@@ -474,6 +485,7 @@ TORCH_LIBRARY_FRAGMENT(lstmkit, m) {
 }
 
 TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
+  m.impl("linear", &lstmkit::linear_cpu);
   m.impl("ln_fwd", &lstmkit::ln_fwd_cpu);
   m.impl("ln_bwd", &lstmkit::ln_bwd_cpu);
 }
