@@ -38,7 +38,7 @@ from . import fakes
 
 NAME = "lstmkit_cpu"
 HERE = Path(__file__).resolve().parent
-SOURCES = ("ops.cpp", "layer.cpp", "forward.cpp", "backward.cpp", "ln_loop.cpp")
+SOURCES = ("ops.cpp", "layer.cpp", "forward.cpp", "backward.cpp", "ln_loop.cpp", "ln_ops.cpp")
 
 _status: dict[str, object] = {}  # "ok": bool, "error": str, after the first attempt
 
