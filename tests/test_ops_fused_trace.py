@@ -50,3 +50,24 @@ def test_compile_forward_and_backward_without_graph_breaks():
     model(x).sum().backward()
     for n, p in model.named_parameters():
         torch.testing.assert_close(grads[n], p.grad, msg=n)
+
+
+@pytest.mark.parametrize("cls", [lk.LSTM, lk.GRU])
+def test_layer_norm_traces_as_its_ops_forward_and_backward(cls):
+    """The layer-normalised kernels (lstmkit::linear, ln_fwd, ln_bwd) under export and
+    torch.compile: one ln_fwd per layer, the same outputs and gradients as eager."""
+    torch.manual_seed(0)
+    model = Tagger(cls, layer_norm=True, zoneout=0.1).eval()
+    x = torch.randn(5, 2, 3)
+    program = torch.export.export(model, (x,))
+    assert sum("ln_fwd" in n for n in op_nodes(program.graph)) == 2
+    torch.testing.assert_close(program.module()(x), model(x))
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    out = compiled(x)
+    torch.testing.assert_close(out, model(x))
+    out.sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model(x).sum().backward()
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(grads[n], p.grad, msg=n)

@@ -107,7 +107,7 @@ def test_bad_arguments_raise_clear_errors(call, exc, pattern):
         ({"weight_drop": 0.3}, "native"),  # DropConnect happens before the kernel
         ({"ablation": "NP"}, "native"),  # the standard LSTM
         ({"peephole": True}, "fused"),  # the variants the fused kernels serve
-        ({"layer_norm": True, "bidirectional": True}, "reference"),
+        ({"layer_norm": True, "bidirectional": True}, "fused"),
         ({"zoneout": 0.1}, "fused"),
         ({"recurrent_dropout": 0.1}, "fused"),
         ({"activation": "relu"}, "fused"),

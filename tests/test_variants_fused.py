@@ -40,7 +40,8 @@ def test_served_variants_cover_the_element_wise_options():
     names = set(SERVED)
     for name in ("peephole", "coupled", "zoneout", "NIG", "NFG", "NOG", "NIAF", "NOAF", "CIFG"):
         assert name in names
-    assert "layer_norm" not in names and "FGR" not in names
+    assert "layer_norm" in names and "layer_norm+peephole-bias" in names
+    assert "FGR" not in names and "FGR+layer_norm+zoneout" not in names
 
 
 @pytest.mark.parametrize("proj_size", [0, 2])
@@ -48,7 +49,7 @@ def test_served_variants_cover_the_element_wise_options():
 def test_fused_variant_matches_the_equations_float64(options, proj_size):
     spec_options = {k: v for k, v in options.items() if k != "bias"}
     if fused.unsupported(RNNSpec("lstm", I, H, proj_size=proj_size, **spec_options)):
-        pytest.skip("zoneout of h and recurrent dropout with a projection are refused")
+        pytest.skip("refused with a projection (fused_variants.unsupported)")
     ours = build(lk.LSTM, I, H, num_layers=2, bidirectional=True, proj_size=proj_size,
                  impl="fused", **options)  # fmt: skip
     assert dispatch.choose_impl(ours.spec, "fused", inputs()) == "fused"
@@ -172,7 +173,9 @@ def test_opcheck_of_the_variant_operator():
 @pytest.mark.parametrize(
     ("options", "named"),
     [
-        ({"layer_norm": True}, "layer_norm=True"),
+        ({"layer_norm": True, "coupled_gates": True}, "coupled_gates=True with layer_norm=True"),
+        ({"layer_norm": True, "ablation": "NIG"}, "ablation='NIG' with layer_norm=True"),
+        ({"layer_norm": True, "proj_size": 2}, "proj_size=2 with layer_norm=True"),
         ({"recurrent_dropout": 0.2, "proj_size": 2}, "recurrent_dropout=0.2 with proj_size=2"),
         ({"ablation": "FGR"}, "ablation='FGR'"),
         ({"zoneout": 0.1, "proj_size": 2}, r"zoneout=\(0.1, 0.1\) with proj_size=2"),
@@ -195,7 +198,7 @@ GRU_SERVED["recurrent_dropout+zoneout"] = {"recurrent_dropout": 0.3, "zoneout": 
 
 def test_gru_variants_served_and_refused():
     assert {"zoneout", "relu+hard_sigmoid"} <= set(GRU_SERVED)
-    assert fused.unsupported(RNNSpec("gru", I, H, layer_norm=True)) == "layer_norm=True"
+    assert {"layer_norm", "layer_norm-bias", "layer_norm+zoneout+hard_sigmoid"} <= set(GRU_SERVED)
     assert fused.unsupported(RNNSpec("gru", I, H, reset_after=False)) == "reset_after=False"
 
 

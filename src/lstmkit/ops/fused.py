@@ -12,7 +12,7 @@ when there are two) as one autograd node:
 An LSTM or GRU with variants the kernels serve (peepholes, coupled gates, ablations, activations,
 zoneout, recurrent dropout; see :mod:`lstmkit.ops.fused_variants`) runs the same loops with
 the variant cell, through ``torch.ops.lstmkit.rnn_variant``, which also takes the variant's
-extra tensors.
+extra tensors. A layer-normalised LSTM or GRU runs loops of its own (:mod:`lstmkit.ops.fused_ln`).
 
 Sequence lengths are handled inside the kernel: a step past a sequence's length keeps the
 state and outputs zeros, exactly as the reference does. Layers are stacked (with dropout
@@ -40,7 +40,7 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from . import cpu, fused_variants
+from . import cpu, fused_ln, fused_variants
 from .spec import VARIANT_MODES, RNNSpec
 from .stack import State, stack_whole_layers
 from .weights import LayerWeights
@@ -121,6 +121,8 @@ def run_layer(
 
     A variant LSTM draws its noise here (``training``), per direction, as the reference does.
     """
+    if spec.layer_norm:
+        return fused_ln.run_layer(spec, x, state, weights, lengths, training)
     lstm = spec.mode == "lstm"
     extra = []  # a variant's extra tensors
     if fused_variants.is_variant(spec):

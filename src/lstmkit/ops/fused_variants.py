@@ -9,8 +9,14 @@ same seed gives the reference's result) and ``recurrent_dropout`` (the mask draw
 way). Weight drop is applied before any kernel runs. The GRU (``reset_after=True``) has
 the activation choices, zoneout and recurrent dropout.
 
-Not served (these configurations run the reference): ``layer_norm`` (LSTM and GRU), the FGR
-ablation, zoneout of h or recurrent dropout together with ``proj_size``.
+``layer_norm`` (LSTM and GRU) runs in kernels of its own (:mod:`lstmkit.ops.fused_ln`,
+``cpu/ln_loop.cpp``), since its row statistics couple all units of a step; with it they
+serve peepholes, the activations, zoneout, recurrent dropout and weight drop, and refuse
+``coupled_gates``, the ablations (but NP) and ``proj_size``.
+
+Not served (these configurations run the reference): the FGR ablation, zoneout of h or
+recurrent dropout together with ``proj_size``, and the combinations with ``layer_norm``
+above.
 
 The options travel in the cell code (see :func:`cell_code`), the extra tensors as six per
 direction (:func:`extra_tensors`).
@@ -19,8 +25,10 @@ Example:
     >>> from lstmkit.ops.spec import RNNSpec
     >>> unsupported(RNNSpec("lstm", 2, 3, peephole=True, zoneout=0.1)) is None
     True
-    >>> unsupported(RNNSpec("lstm", 2, 3, layer_norm=True))
-    'layer_norm=True'
+    >>> unsupported(RNNSpec("lstm", 2, 3, layer_norm=True, zoneout=0.1)) is None
+    True
+    >>> unsupported(RNNSpec("lstm", 2, 3, layer_norm=True, coupled_gates=True))
+    'coupled_gates=True with layer_norm=True'
     >>> cell_code(RNNSpec("lstm", 2, 3, ablation="NOG"))  # variant LSTM, o = 1
     16516
 """
@@ -39,16 +47,27 @@ ACTIVATION_CODES = {"tanh": 0, "sigmoid": 1, "hard_sigmoid": 2, "relu": 3, "iden
 # i = 1 - f (4).
 GATE_MODES = {"NIG": 1, "NFG": 2, "CIFG": 3}
 COUPLED = 4
-# Variant options the kernels never serve.
-REFUSED = ("layer_norm",)
+
+
+def _with_layer_norm(spec: RNNSpec) -> str | None:
+    """What the layer-normalised kernels (:mod:`lstmkit.ops.fused_ln`) do not combine with."""
+    if spec.coupled_gates:
+        return "coupled_gates=True with layer_norm=True"
+    if spec.ablation not in (None, "NP"):
+        return f"ablation={spec.ablation!r} with layer_norm=True"
+    if spec.proj_size:
+        return f"proj_size={spec.proj_size} with layer_norm=True"
+    return None
 
 
 def unsupported(spec: RNNSpec) -> str | None:
     """The variant option of ``spec`` the fused kernels cannot serve, as ``"name=value"``."""
+    if spec.layer_norm:
+        return _with_layer_norm(spec)
     for name, value in spec.variant_options().items():
         if name == "weight_drop":
             continue
-        if name in REFUSED or (name == "ablation" and value == "FGR"):
+        if name == "ablation" and value == "FGR":
             return f"{name}={value!r}"
         if name == "zoneout" and spec.proj_size and spec.zoneout[1]:
             return f"zoneout={value!r} with proj_size={spec.proj_size}"

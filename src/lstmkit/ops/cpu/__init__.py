@@ -38,7 +38,15 @@ from . import fakes
 
 NAME = "lstmkit_cpu"
 HERE = Path(__file__).resolve().parent
-SOURCES = ("ops.cpp", "layer.cpp", "forward.cpp", "backward.cpp", "products.cpp")
+SOURCES = (
+    "ops.cpp",
+    "layer.cpp",
+    "forward.cpp",
+    "backward.cpp",
+    "products.cpp",
+    "ln_loop.cpp",
+    "ln_ops.cpp",
+)
 
 _status: dict[str, object] = {}  # "ok": bool, "error": str, after the first attempt
 
@@ -127,6 +135,9 @@ def available() -> bool:
         try:
             build()
             fakes.register()
+            from .. import fused_ln  # its operators' autograd and fakes need the library
+
+            fused_ln.register()
             _status["ok"] = True
         except Exception as err:  # any failure of the toolchain means: not available
             _status.update(ok=False, error=_first_line(err))

@@ -1,0 +1,237 @@
+// The layer-normalised LSTM and GRU (ln_cells.h): the time loops, forward and backward.
+//
+// The input side LN(W_ih x) + b_ih arrives computed for all steps (gx). Per step and
+// direction, the workers of a team each own a range of units (and the same columns of h):
+//   forward:  1. W_hh h̃ for their units into a (B, G*H) scratch      barrier
+//             2. row statistics, gates (LSTM: and c')                 barrier (LSTM)
+//             3. LSTM: statistics of c', h = o φ(LN(c'))              barrier
+//   backward: 1. LSTM: row sums of dL/dĉ; gate gradients              barrier
+//             2. row sums of the LN backward, dL/d(W_hh h̃)            barrier
+//             3. dL/dh_{t-1} for their columns = dz W_hh + direct     barrier
+// dW_hh and the gains' and biases' gradients are sums over all steps, done after the loop
+// (ln_ops.cpp).
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "gemm.h"
+#include "ln_loop.h"
+#include "team.h"
+
+namespace lstmkit {
+namespace {
+
+struct Range {
+  int64_t begin, end;
+};
+
+inline Range share(int64_t n, int index, int size) {
+  return {n * index / size, n * (index + 1) / size};
+}
+
+inline int64_t blocks(int64_t n, int lanes) { return (n + lanes - 1) / lanes; }
+
+// Pack this worker's units of W_hh for the forward product (the G gates of a unit block
+// together) and, in the backward pass, its columns of W_hh for dz W_hh.
+template <typename T>
+void pack_forward(const LnArgs<T>& a, Range units) {
+  constexpr int N = Simd<T>::N;
+  const int G = int(a.GH / a.H);
+  const int64_t H = a.H;
+  for (int64_t ub = units.begin; ub < units.end; ++ub) {
+    auto col = [H](int64_t u, int g) { return g * H + u; };
+    pack_panel(a.w_hh, H, 1, H, H, int(ub), 1, G, col, a.packed + ub * N * G * H);
+  }
+}
+
+template <typename T>
+void forward_worker(const LnArgs<T>& a, const Worker& w) {
+  constexpr int N = Simd<T>::N;
+  const int64_t B = a.B, H = a.H, GH = a.GH;
+  const int G = int(GH / H);
+  const Range units = share(blocks(H, N), w.index, w.size);
+  pack_forward(a, units);
+  std::vector<T> mean(B), rstd(B);
+  Tile<T> tile;
+  for (int64_t s = 0; s < a.T_; ++s) {
+    const int64_t t = a.reverse ? a.T_ - 1 - s : s;
+    const T* h_in = a.masked ? a.masked : a.hs + a.prev(t) * B * H;
+    for (int64_t ub = units.begin; ub < units.end; ++ub) {  // 1. W_hh h̃, own units
+      const int64_t u0 = ub * N;
+      const int n = int(std::min<int64_t>(N, H - u0));
+      for (int64_t row = 0; row < B; row += kMaxRows) {
+        const int mr = int(std::min<int64_t>(kMaxRows, B - row));
+        tile_product(h_in + row * H, H, H, a.packed + ub * N * G * H, mr, G, tile);
+        for (int r = 0; r < mr; ++r)
+          for (int g = 0; g < G; ++g) store_n(a.raw + (row + r) * GH + g * H + u0, tile.acc[r][g], n);
+      }
+    }
+    w.sync();
+    for (int64_t b = 0; b < B; ++b) row_stats(a.raw + b * GH, GH, mean[b], rstd[b]);
+    if (w.index == 0) std::copy(rstd.begin(), rstd.end(), a.rstd_hh + a.row(t, 0));
+    for (int64_t b = 0; b < B; ++b) {  // 2. gates of own units
+      for (int64_t ub = units.begin; ub < units.end; ++ub) {
+        const int n = int(std::min<int64_t>(N, H - ub * N));
+        if (a.lstm) {
+          ln_lstm_gates(a, t, b, ub * N, n, mean[b], rstd[b]);
+        } else {
+          ln_gru_step(a, t, b, ub * N, n, mean[b], rstd[b]);
+        }
+      }
+    }
+    if (a.lstm) {  // 3. h = o φ(LN(c'))
+      w.sync();
+      for (int64_t b = 0; b < B; ++b) row_stats(a.cn + a.row(t, b) * H, H, mean[b], rstd[b]);
+      if (w.index == 0) std::copy(rstd.begin(), rstd.end(), a.rstd_c + a.row(t, 0));
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t ub = units.begin; ub < units.end; ++ub)
+          ln_lstm_output(a, t, b, ub * N, int(std::min<int64_t>(N, H - ub * N)), mean[b],
+                         rstd[b]);
+    }
+    w.sync();
+  }
+}
+
+// LSTM: the row sums of dĉ = γ_c dy and of dĉ ĉ over all units, for rows inside the sequence.
+template <typename T>
+void output_sums(const LnArgs<T>& a, int64_t t, std::vector<T>& s1, std::vector<T>& s2) {
+  constexpr int N = Simd<T>::N;
+  for (int64_t b = 0; b < a.B; ++b) {
+    vec<T> x{}, y{};
+    for (int64_t u0 = 0; ln_valid(a.lengths, t, b) && u0 < a.H; u0 += N) {
+      const int n = int(std::min<int64_t>(N, a.H - u0));
+      const vec<T> dch = ln_out_grad(a, t, b, u0, n).dy * load_n(a.g_c + u0, n);
+      x += dch;
+      y += dch * load_n(a.chat + (t * a.B + b) * a.H + u0, n);
+    }
+    s1[b] = hsum<T>(x), s2[b] = hsum<T>(y);
+  }
+}
+
+// The LN backward of the recurrent side for own units: dz = rstd (γ da - mean(γ da)
+// - ẑ mean(γ da ẑ)) over the G*H row; da is dgi (LSTM) or dhh (GRU).
+template <typename T>
+void recurrent_ln_backward(const LnArgs<T>& a, int64_t t, Range units) {
+  constexpr int N = Simd<T>::N;
+  const int64_t B = a.B, H = a.H, GH = a.GH;
+  const int G = int(GH / H);
+  std::vector<T> dg(GH);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t TB = t * B + b;
+    const T* da = a.lstm ? a.dgi + TB * a.ld : a.dhh + TB * GH;
+    const T* zh = a.zhat + TB * GH;
+    for (int64_t k = 0; k < GH; ++k) dg[k] = da[k] * a.g_hh[k];
+    T s1, s2;
+    row_sums<T>(dg.data(), zh, GH, s1, s2);
+    const T m1 = s1 / T(GH), m2 = s2 / T(GH), rs = a.rstd_hh[TB];
+    for (int64_t ub = units.begin; ub < units.end; ++ub) {
+      const int64_t u0 = ub * N;
+      const int n = int(std::min<int64_t>(N, H - u0));
+      for (int g = 0; g < G; ++g) {
+        const int64_t at = g * H + u0;
+        const vec<T> d = rs * (load_n(dg.data() + at, n) - m1 - load_n(zh + at, n) * m2);
+        store_n(a.dz + TB * GH + at, d, n);
+      }
+    }
+  }
+}
+
+// dL/dh_{t-1} for own columns: (dz W_hh) * mask + the direct part.
+template <typename T>
+void carry(const LnArgs<T>& a, int64_t t, Range cols) {
+  constexpr int N = Simd<T>::N;
+  const int64_t B = a.B, H = a.H, GH = a.GH;
+  Tile<T> tile;
+  for (int64_t cb = cols.begin; cb < cols.end; cb += kMaxBlocks) {
+    const int nb = int(std::min<int64_t>(kMaxBlocks, cols.end - cb));
+    for (int64_t row = 0; row < B; row += kMaxRows) {
+      const int mr = int(std::min<int64_t>(kMaxRows, B - row));
+      tile_product(a.dz + (t * B + row) * GH, GH, GH, a.packed + cb * N * GH, mr, nb, tile);
+      for (int r = 0; r < mr; ++r) {
+        const int64_t b = row + r;
+        for (int j = 0; j < nb; ++j) {
+          const int64_t c0 = (cb + j) * N;
+          const int n = int(std::min<int64_t>(N, H - c0));
+          vec<T> through = tile.acc[r][j];
+          if (a.var->rmask) through = through * load_n(a.var->rmask + b * H + c0, n);
+          store_n(a.dh + b * H + c0, through + load_n(a.dh_direct + b * H + c0, n), n);
+        }
+      }
+    }
+  }
+}
+
+// A row past its length: no gate gradient; dL/dh and dL/dc pass through.
+template <typename T>
+void pass_row(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n) {
+  const int64_t TB = t * a.B + b;
+  for (int g = 0; g < int(a.GH / a.H); ++g) {
+    store_n(a.dgi + TB * a.ld + g * a.H + u0, vec<T>{}, n);
+    if (a.dhh) store_n(a.dhh + TB * a.GH + g * a.H + u0, vec<T>{}, n);
+  }
+  if (a.dy) store_n(a.dy + TB * a.H + u0, vec<T>{}, n);
+  store_n(a.dh_direct + b * a.H + u0, load_n(a.dh + b * a.H + u0, n), n);
+}
+
+template <typename T>
+void backward_worker(const LnArgs<T>& a, const Worker& w) {
+  constexpr int N = Simd<T>::N;
+  const int64_t B = a.B, H = a.H, GH = a.GH;
+  const Range units = share(blocks(H, N), w.index, w.size);
+  auto same = [](int64_t u, int) { return u; };
+  for (int64_t cb = units.begin; cb < units.end; cb += kMaxBlocks) {
+    const int nb = int(std::min<int64_t>(kMaxBlocks, units.end - cb));
+    pack_panel(a.w_hh, 1, H, GH, H, int(cb), nb, 1, same, a.packed + cb * N * GH);
+  }
+  std::vector<T> s1(B), s2(B);
+  w.sync();  // dh (the final state's gradient) is in place for every unit
+  for (int64_t s = 0; s < a.T_; ++s) {
+    const int64_t t = a.reverse ? s : a.T_ - 1 - s;
+    if (a.lstm) output_sums(a, t, s1, s2);
+    for (int64_t b = 0; b < B; ++b) {  // 1. gate gradients of own units
+      for (int64_t ub = units.begin; ub < units.end; ++ub) {
+        const int64_t u0 = ub * N;
+        const int n = int(std::min<int64_t>(N, H - u0));
+        if (!ln_valid(a.lengths, t, b)) {
+          pass_row(a, t, b, u0, n);
+        } else if (a.lstm) {
+          ln_lstm_backward(a, t, b, u0, n, s1[b], s2[b]);
+        } else {
+          ln_gru_backward(a, t, b, u0, n);
+        }
+      }
+    }
+    w.sync();
+    recurrent_ln_backward(a, t, units);  // 2.
+    w.sync();
+    carry(a, t, units);  // 3.
+    w.sync();
+  }
+}
+
+}  // namespace
+
+int ln_threads(int64_t B, int64_t H, int64_t GH, int64_t D, int lanes) {
+  const int avail = at::in_parallel_region() ? 1 : at::get_num_threads();
+  constexpr int64_t kFlopsPerThread = int64_t(1) << 18;  // as layer.cpp: ~4 us per step
+  const int64_t most = std::max<int64_t>(1, blocks(H, lanes));
+  const int64_t per_dir = std::clamp<int64_t>(2 * B * GH * H / kFlopsPerThread, 1, most);
+  return int(std::min<int64_t>(avail, per_dir * D));
+}
+
+template <typename T>
+void run_ln(bool forward, std::vector<LnArgs<T>>& dirs, int threads) {
+  run_team(int(dirs.size()), threads, [&](const Worker& w) {
+    if (forward) {
+      forward_worker<T>(dirs[w.group], w);
+    } else {
+      backward_worker<T>(dirs[w.group], w);
+    }
+  });
+}
+
+template void run_ln<float>(bool, std::vector<LnArgs<float>>&, int);
+template void run_ln<double>(bool, std::vector<LnArgs<double>>&, int);
+
+}  // namespace lstmkit
