@@ -28,6 +28,8 @@ from .base import Batch, Task
 from .models import Cell, SequenceModel
 
 TEST_SEED_OFFSET = 7919  # the test set's generator seed is the run's seed plus this
+RMSPROP_ALPHA = 0.9  # smoothing of RMSprop's running average of squared gradients
+OPTIMIZERS = ("adam", "rmsprop")
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,10 @@ class TrainConfig:
     Attributes:
         hidden_size: H, units of the recurrent layer.
         batch_size: sequences per update.
-        lr: Adam's learning rate.
+        lr: the optimiser's learning rate.
+        optimizer: ``"adam"`` (Adam, Kingma & Ba 2015, torch's defaults) or ``"rmsprop"``
+            (RMSprop, Tieleman & Hinton 2012, with a squared-gradient average of smoothing
+            0.9, as in Arjovsky et al. 2016's copy-task runs).
         clip: gradient norm clipping threshold.
         decay: fine-tuning: once fewer than ``tune_below`` of the training sequences since
             the previous check were wrong, a check whose mean training loss is not below
@@ -59,6 +64,7 @@ class TrainConfig:
     hidden_size: int = 64
     batch_size: int = 32
     lr: float = 3e-3
+    optimizer: str = "adam"
     clip: float = 1.0
     decay: float = 0.5
     tune_below: float = 0.1
@@ -77,6 +83,10 @@ class TrainConfig:
         for name in ("skip", "layer_norm"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
         if not self.lr > 0:
             raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
         if not 0 < self.decay <= 1:
@@ -137,6 +147,13 @@ def evaluate(model: nn.Module, task: Task, test: Batch, chunk: int = 512) -> tup
     return wrong, loss / len(test)
 
 
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser ``config.optimizer`` names, over the weights of ``model``."""
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(model.parameters(), lr=config.lr, alpha=RMSPROP_ALPHA)
+    return torch.optim.Adam(model.parameters(), lr=config.lr)
+
+
 def train(
     task: Task,
     cell: Cell,
@@ -155,7 +172,7 @@ def train(
         model = build_model(task, cell, config)
     data = torch.Generator().manual_seed(seed)
     test = task.test_set(torch.Generator().manual_seed(seed + TEST_SEED_OFFSET))
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    opt = make_optimizer(model, config)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=config.decay, patience=0)
     result = RunResult(
         task.name, cell.label, seed, False, None, 0, len(test), len(test), task.max_wrong,
