@@ -63,6 +63,7 @@ def test_the_test_set_is_scored_at_every_check_when_allowed():
         ({"decay": 1.5}, "decay: expected a number in (0, 1], got 1.5"),
         ({"tune_below": -1}, "tune_below: expected a number in [0, 1], got -1"),
         ({"optimizer": "sgd"}, "optimizer: expected one of adam, rmsprop, got 'sgd'"),
+        ({"schedule": "step"}, "schedule: expected one of constant, cosine, got 'step'"),
     ],
 )
 def test_train_config_rejects_bad_values(kwargs, message):
@@ -88,6 +89,29 @@ def test_rmsprop_option_takes_the_rmsprop_step():
         v = 0.1 * g**2
         expected = before[name] - 0.01 * g / (v.sqrt() + 1e-8)
         torch.testing.assert_close(param.detach(), expected, msg=name)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_learning_rate_schedule(schedule, monkeypatch):
+    """The learning rate of every update: lr throughout, or lr (1 + cos(pi s / budget)) / 2
+    after s sequences."""
+    used = []
+
+    class Recorder(torch.optim.SGD):
+        def step(self, closure=None):
+            used.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setattr(
+        "lstmkit.experiments.training.make_optimizer",
+        lambda model, config: Recorder(model.parameters(), lr=config.lr),
+    )
+    config = TrainConfig(hidden_size=4, batch_size=8, lr=0.3, schedule=schedule, budget=40,
+                         check_every=16, decay=1.0)  # fmt: skip
+    train(AddingTask(20), parse_cell("lstm"), config, seed=0, quiet=True)
+    seen = [0, 8, 16, 24, 32]
+    cosine = [0.3 * (1 + math.cos(math.pi * s / 40)) / 2 for s in seen]
+    assert used == pytest.approx(cosine if schedule == "cosine" else [0.3] * 5)
 
 
 @pytest.mark.parametrize("name", ["skip", "layer_norm"])

@@ -30,7 +30,7 @@ from .training import RunResult, TrainConfig, train
 
 # Settings added after runs were first stored, with the value those runs were made with: a
 # stored run without the key was made with that value.
-ADDED_SETTINGS = {"layer_norm": False, "optimizer": "adam"}
+ADDED_SETTINGS = {"layer_norm": False, "optimizer": "adam", "schedule": "constant"}
 
 
 def result_path(root: str | Path, experiment: str, cell: str, seed: int) -> Path:
