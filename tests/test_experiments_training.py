@@ -62,12 +62,56 @@ def test_the_test_set_is_scored_at_every_check_when_allowed():
         ({"lr": 0}, "lr: expected a positive number, got 0"),
         ({"decay": 1.5}, "decay: expected a number in (0, 1], got 1.5"),
         ({"tune_below": -1}, "tune_below: expected a number in [0, 1], got -1"),
+        ({"optimizer": "sgd"}, "optimizer: expected one of adam, rmsprop, got 'sgd'"),
+        ({"schedule": "step"}, "schedule: expected one of constant, cosine, got 'step'"),
     ],
 )
 def test_train_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")
                        .replace("[", r"\[").replace("]", r"\]")):  # fmt: skip
         TrainConfig(**kwargs)
+
+
+def test_rmsprop_option_takes_the_rmsprop_step():
+    """One update of ``optimizer="rmsprop"`` against RMSprop written out: the squared
+    gradient's average v = (1 - 0.9) g^2 from zero, then w - lr g / (sqrt(v) + 1e-8)."""
+    task, config = AddingTask(20), TrainConfig(
+        hidden_size=4, batch_size=8, lr=0.01, optimizer="rmsprop", clip=1e9, check_every=8,
+        budget=8,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(task, parse_cell("lstm"), config)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    batch = task.sample(8, torch.Generator().manual_seed(3))  # the run's first batch (seed 3)
+    grads = torch.autograd.grad(task.loss(model(batch.x), batch), list(model.parameters()))
+    train(task, parse_cell("lstm"), config, seed=3, quiet=True, model=model)
+    for (name, param), g in zip(model.named_parameters(), grads, strict=True):
+        v = 0.1 * g**2
+        expected = before[name] - 0.01 * g / (v.sqrt() + 1e-8)
+        torch.testing.assert_close(param.detach(), expected, msg=name)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_learning_rate_schedule(schedule, monkeypatch):
+    """The learning rate of every update: lr throughout, or lr (1 + cos(pi s / budget)) / 2
+    after s sequences."""
+    used = []
+
+    class Recorder(torch.optim.SGD):
+        def step(self, closure=None):
+            used.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setattr(
+        "lstmkit.experiments.training.make_optimizer",
+        lambda model, config: Recorder(model.parameters(), lr=config.lr),
+    )
+    config = TrainConfig(hidden_size=4, batch_size=8, lr=0.3, schedule=schedule, budget=40,
+                         check_every=16, decay=1.0)  # fmt: skip
+    train(AddingTask(20), parse_cell("lstm"), config, seed=0, quiet=True)
+    seen = [0, 8, 16, 24, 32]
+    cosine = [0.3 * (1 + math.cos(math.pi * s / 40)) / 2 for s in seen]
+    assert used == pytest.approx(cosine if schedule == "cosine" else [0.3] * 5)
 
 
 @pytest.mark.parametrize("name", ["skip", "layer_norm"])
@@ -216,13 +260,24 @@ def test_runner_keeps_each_run_and_reuses_it(tmp_path, monkeypatch):
         run_experiment("adding-100", parse_cell("rnn"), 1, tmp_path, budget=64, quiet=True)
 
 
+def test_runner_trains_with_the_settings_it_is_given(tmp_path):
+    """``config`` replaces the experiment's settings, ``budget`` still the budget."""
+    earlier = TrainConfig(hidden_size=4, lr=1e-3, batch_size=8, check_every=8, budget=99)
+    (run,) = run_experiment("copy", parse_cell("gru"), 1, tmp_path, 16, True, config=earlier)
+    assert run.config == asdict(TrainConfig(**{**asdict(earlier), "budget": 16}))
+    assert run.seen == 16 and run.parameters == 3 * (10 * 4 + 4 * 4 + 2 * 4) + 4 * 10 + 10
+    with pytest.raises(ValueError, match="was made with other settings"):
+        run_experiment("copy", parse_cell("gru"), 1, tmp_path, budget=16, quiet=True)
+
+
 def test_runs_stored_before_a_setting_existed_read_as_made_without_it(tmp_path, monkeypatch):
     (run,) = run_experiment("adding-100", parse_cell("rnn"), 1, tmp_path, budget=8, quiet=True)
     path = result_path(tmp_path, "adding-100", "rnn", 0)
     data = json.loads(path.read_text())
-    del data["config"]["layer_norm"]  # as written before the setting was added
+    del data["config"]["layer_norm"], data["config"]["optimizer"]  # as before these existed
     path.write_text(json.dumps(data))
     assert load_result(path).config["layer_norm"] is False
+    assert load_result(path).config["optimizer"] == "adam"
     monkeypatch.setattr("lstmkit.experiments.runner.train", None)  # must not train again
     assert run_experiment("adding-100", parse_cell("rnn"), 1, tmp_path, 8, True) == [run]
 

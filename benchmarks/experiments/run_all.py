@@ -62,6 +62,9 @@ PLAN = [
         if a != "NP"
     ),
 ]
+# Runs kept with an earlier recipe: the copy task's GRU and RNN rows were made with the
+# registry's first copy recipe (the LSTM's is the registry's now; see copy_study.py).
+EARLIER = {("copy", "gru"): copy_study.FIRST, ("copy", "rnn"): copy_study.FIRST}
 
 
 def machine() -> str:
@@ -118,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
                 first, count = args.first_seed, count - args.first_seed
                 if count > 0:
                     cell_ = parse_cell(cell)
-                    run_experiment(name, cell_, count, RESULTS, quiet=args.quiet, first_seed=first)
+                    run_experiment(
+                        name, cell_, count, RESULTS, quiet=args.quiet, first_seed=first,
+                        config=EARLIER.get((name, cell)),
+                    )  # fmt: skip
                 write_report(HERE / "RESULTS.md")
     write_report(HERE / "RESULTS.md")
     if not args.no_figure:  # measuring the curves trains networks: not with --report

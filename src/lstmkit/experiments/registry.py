@@ -83,7 +83,9 @@ def _experiments() -> dict[str, Experiment]:
         ),
         Experiment(
             "copy", "copy task, delay 100 (modern extra)", lambda _: CopyTask(100),
-            cfg(2000, 100_000, chrono=120), {"lstm": "not in the paper"}, None,
+            replace(cfg(4000, 400_000, chrono=180), hidden_size=128, optimizer="rmsprop",
+                    lr=4e-3, schedule="cosine", tune_below=0.0),
+            {"lstm": "not in the paper"}, None,
         ),
     ]  # fmt: skip
     return {e.name: e for e in rows}

@@ -26,11 +26,11 @@ from pathlib import Path
 from ..ops.spec import ABLATIONS
 from .models import VANILLA, Cell
 from .registry import Experiment, get_experiment
-from .training import RunResult, train
+from .training import RunResult, TrainConfig, train
 
 # Settings added after runs were first stored, with the value those runs were made with: a
 # stored run without the key was made with that value.
-ADDED_SETTINGS = {"layer_norm": False}
+ADDED_SETTINGS = {"layer_norm": False, "optimizer": "adam", "schedule": "constant"}
 
 
 def result_path(root: str | Path, experiment: str, cell: str, seed: int) -> Path:
@@ -72,11 +72,15 @@ def run_experiment(
     budget: int | None = None,
     quiet: bool = False,
     first_seed: int = 0,
+    config: TrainConfig | None = None,
 ) -> list[RunResult]:
     """Runs of experiment ``name`` with seeds ``first_seed`` .. ``first_seed + seeds - 1``,
-    reusing finished ones (start processes at different ``first_seed`` to run in parallel)."""
+    reusing finished ones (start processes at different ``first_seed`` to run in parallel).
+    ``config`` replaces the experiment's own settings (e.g. to keep runs of an earlier
+    recipe); ``budget``, when given, replaces the budget of either."""
     experiment = get_experiment(name)
-    config = experiment.config if budget is None else replace(experiment.config, budget=budget)
+    config = experiment.config if config is None else config
+    config = config if budget is None else replace(config, budget=budget)
     results = []
     for seed in range(first_seed, first_seed + seeds):
         path = result_path(root, name, cell.label, seed)

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -28,6 +29,9 @@ from .base import Batch, Task
 from .models import Cell, SequenceModel
 
 TEST_SEED_OFFSET = 7919  # the test set's generator seed is the run's seed plus this
+RMSPROP_ALPHA = 0.9  # smoothing of RMSprop's running average of squared gradients
+OPTIMIZERS = ("adam", "rmsprop")
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,14 @@ class TrainConfig:
     Attributes:
         hidden_size: H, units of the recurrent layer.
         batch_size: sequences per update.
-        lr: Adam's learning rate.
+        lr: the optimiser's learning rate.
+        optimizer: ``"adam"`` (Adam, Kingma & Ba 2015, torch's defaults) or ``"rmsprop"``
+            (RMSprop, Tieleman & Hinton 2012, with a squared-gradient average of smoothing
+            0.9, as in Arjovsky et al. 2016's copy-task runs).
         clip: gradient norm clipping threshold.
+        schedule: ``"constant"`` keeps the learning rate (but for ``decay``);
+            ``"cosine"`` anneals it over the budget, lr (1 + cos(pi s / budget)) / 2 after
+            s training sequences (Loshchilov & Hutter 2017, one cycle, down to 0).
         decay: fine-tuning: once fewer than ``tune_below`` of the training sequences since
             the previous check were wrong, a check whose mean training loss is not below
             the best so far multiplies the learning rate by ``decay`` (1 turns this off).
@@ -59,7 +69,9 @@ class TrainConfig:
     hidden_size: int = 64
     batch_size: int = 32
     lr: float = 3e-3
+    optimizer: str = "adam"
     clip: float = 1.0
+    schedule: str = "constant"
     decay: float = 0.5
     tune_below: float = 0.1
     test_below: float = 0.2
@@ -77,6 +89,14 @@ class TrainConfig:
         for name in ("skip", "layer_norm"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule: expected one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
+            )
         if not self.lr > 0:
             raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
         if not 0 < self.decay <= 1:
@@ -137,6 +157,21 @@ def evaluate(model: nn.Module, task: Task, test: Batch, chunk: int = 512) -> tup
     return wrong, loss / len(test)
 
 
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser ``config.optimizer`` names, over the weights of ``model``."""
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(model.parameters(), lr=config.lr, alpha=RMSPROP_ALPHA)
+    return torch.optim.Adam(model.parameters(), lr=config.lr)
+
+
+def anneal(opt: torch.optim.Optimizer, config: TrainConfig, seen: int, tuned: float) -> None:
+    """Set the cosine schedule's learning rate after ``seen`` sequences, times ``tuned``
+    (the product of the fine-tuning's ``decay`` factors so far)."""
+    factor = 0.5 * (1 + math.cos(math.pi * seen / config.budget))
+    for group in opt.param_groups:
+        group["lr"] = config.lr * factor * tuned
+
+
 def train(
     task: Task,
     cell: Cell,
@@ -155,13 +190,16 @@ def train(
         model = build_model(task, cell, config)
     data = torch.Generator().manual_seed(seed)
     test = task.test_set(torch.Generator().manual_seed(seed + TEST_SEED_OFFSET))
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=config.decay, patience=0)
+    opt = make_optimizer(model, config)
+    plateau = None  # fine-tuning off with decay 1 (torch's scheduler wants a factor < 1)
+    if config.decay < 1:
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=config.decay, patience=0)
     result = RunResult(
         task.name, cell.label, seed, False, None, 0, len(test), len(test), task.max_wrong,
         sum(p.numel() for p in model.parameters()), 0.0, asdict(config),
     )  # fmt: skip
     start, next_check = time.perf_counter(), config.check_every
+    tuned = 1.0  # the fine-tuning's decay factors so far
     losses, wrong = [], 0  # training loss per batch and wrong sequences since the last check
     steps = -(-config.budget // config.batch_size)
     with Progress(steps, f"{task.name} {cell.label} seed {seed}", quiet=quiet) as bar:
@@ -171,6 +209,8 @@ def train(
             loss = task.loss(out, batch)
             opt.zero_grad()
             loss.backward()
+            if config.schedule == "cosine":
+                anneal(opt, config, result.seen, tuned)
             nn.utils.clip_grad_norm_(model.parameters(), config.clip)
             opt.step()
             result.seen += config.batch_size
@@ -180,8 +220,10 @@ def train(
                 next_check += config.check_every
                 mean, share = sum(losses) / len(losses), wrong / (len(losses) * config.batch_size)
                 result.training.append((result.seen, share, mean))
-                if share < config.tune_below:
+                if plateau is not None and share < config.tune_below:
+                    lr = opt.param_groups[0]["lr"]
                     plateau.step(mean)
+                    tuned *= config.decay if opt.param_groups[0]["lr"] < lr else 1.0
                 losses, wrong = [], 0
                 if share <= config.test_below or result.seen >= config.budget:
                     result.wrong, test_loss = evaluate(model, task, test)
