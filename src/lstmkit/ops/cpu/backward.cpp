@@ -17,16 +17,6 @@
 namespace lstmkit {
 namespace {
 
-struct Range {
-  int64_t begin, end;
-};
-
-inline Range share(int64_t n, int index, int size) {
-  return {n * index / size, n * (index + 1) / size};
-}
-
-inline int64_t blocks(int64_t n, int lanes) { return (n + lanes - 1) / lanes; }
-
 inline bool valid(const int64_t* lengths, int64_t t, int64_t b) {
   return !lengths || t < lengths[b];
 }

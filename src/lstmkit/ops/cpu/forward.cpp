@@ -12,17 +12,6 @@
 namespace lstmkit {
 namespace {
 
-struct Range {
-  int64_t begin, end;
-};
-
-// Share n blocks among ``size`` workers as evenly as possible.
-inline Range share(int64_t n, int index, int size) {
-  return {n * index / size, n * (index + 1) / size};
-}
-
-inline int64_t blocks(int64_t n, int lanes) { return (n + lanes - 1) / lanes; }
-
 // A row whose step lies past its sequence's length keeps its state and outputs zeros.
 template <typename T>
 void keep_state(const FwdArgs<T>& a, const FwdStep<T>& s, int64_t b, int64_t u0, int n) {

@@ -100,23 +100,6 @@ inline bool ln_valid(const int64_t* lengths, int64_t t, int64_t b) {
   return !lengths || t < lengths[b];
 }
 
-// activate / slope of variant_cells.h, forced inline: called per vector in the loops.
-template <typename T>
-__attribute__((always_inline)) inline vec<T> ln_act(int act, vec<T> x) {
-  switch (act) {
-    case kTanh: return vtanh<T>(x);
-    case kSigmoid: return vsigmoid<T>(x);
-    case kHardSigmoid: return vmin<T>(vmax<T>(x / T(6) + T(0.5), vec<T>{}), splat<T>(T(1)));
-    case kRelu: return vrelu<T>(x);
-    default: return x;
-  }
-}
-
-template <typename T>
-__attribute__((always_inline)) inline vec<T> ln_slope(int act, vec<T> y) {
-  return slope<T>(act, y);
-}
-
 template <typename T>
 inline vec<T> ld_n(const T* p, int64_t at, int n) {
   return p ? load_n(p + at, n) : vec<T>{};
@@ -146,11 +129,11 @@ void ln_lstm_gates(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n, 
     store_n(a.cn + SB * H + u0, cp, n);
     return;
   }
-  const vec<T> i = ln_act<T>(v.act_gate, pre[0] + ld_n(v.p_i, u0, n) * cp);
-  const vec<T> f = ln_act<T>(v.act_gate, pre[1] + ld_n(v.p_f, u0, n) * cp);
-  const vec<T> g = ln_act<T>(v.act_g, pre[2]);
+  const vec<T> i = activate<T>(v.act_gate, pre[0] + ld_n(v.p_i, u0, n) * cp);
+  const vec<T> f = activate<T>(v.act_gate, pre[1] + ld_n(v.p_f, u0, n) * cp);
+  const vec<T> g = activate<T>(v.act_g, pre[2]);
   const vec<T> c = f * cp + i * g;
-  const vec<T> o = ln_act<T>(v.act_gate, pre[3] + ld_n(v.p_o, u0, n) * c);
+  const vec<T> o = activate<T>(v.act_gate, pre[3] + ld_n(v.p_o, u0, n) * c);
   store_n(act, i, n), store_n(act + H, f, n), store_n(act + 2 * H, g, n);
   store_n(act + 3 * H, o, n);
   store_n(a.cn + SB * H + u0, c, n);
@@ -188,7 +171,7 @@ void ln_lstm_output(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n,
   const vec<T> cp = load_n(a.cs + prev * a.B * H + b * H + u0, n);
   if (!ln_valid(a.lengths, t, b)) return ln_store_state(a, t, b, u0, n, hp, cp);
   const vec<T> y = load_n(a.g_c + u0, n) * ch + load_n(a.b_c + u0, n);
-  const vec<T> h = load_n(a.act + SB * a.GH + 3 * H + u0, n) * ln_act<T>(v.act_h, y);
+  const vec<T> h = load_n(a.act + SB * a.GH + 3 * H + u0, n) * activate<T>(v.act_h, y);
   const int64_t at = TB * H + u0;
   const vec<T> kc = ln_keep(v.zone_c, v.keep_c, v.z_c, at, n);
   const vec<T> kh = ln_keep(v.zone_h, v.keep_h, v.z_h, at, n);
@@ -216,9 +199,9 @@ void ln_gru_step(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n, T 
     store_n(a.hn + SB * H + u0, vec<T>{}, n);
     return ln_store_state(a, t, b, u0, n, hp, hp);
   }
-  const vec<T> r = ln_act<T>(v.act_gate, load_n(gx + u0, n) + hh[0]);
-  const vec<T> z = ln_act<T>(v.act_gate, load_n(gx + H + u0, n) + hh[1]);
-  const vec<T> nn = ln_act<T>(v.act_g, load_n(gx + 2 * H + u0, n) + r * hh[2]);
+  const vec<T> r = activate<T>(v.act_gate, load_n(gx + u0, n) + hh[0]);
+  const vec<T> z = activate<T>(v.act_gate, load_n(gx + H + u0, n) + hh[1]);
+  const vec<T> nn = activate<T>(v.act_g, load_n(gx + 2 * H + u0, n) + r * hh[2]);
   const vec<T> kh = ln_keep(v.zone_h, v.keep_h, v.z_h, TB * H + u0, n);
   const vec<T> h = (one - z) * nn + z * hp;
   store_n(act, r, n), store_n(act + H, z, n), store_n(act + 2 * H, nn, n);
@@ -249,9 +232,9 @@ inline LnOutGrad<T> ln_out_grad(const LnArgs<T>& a, int64_t t, int64_t b, int64_
   const vec<T> kh = ln_keep(v.zone_h, v.keep_h, v.z_h, TB * H + u0, n);
   g.dh_new = (splat<T>(T(1)) - kh) * g.dh;
   const vec<T> ch = load_n(a.chat + TB * H + u0, n);
-  g.phi = ln_act<T>(v.act_h, load_n(a.g_c + u0, n) * ch + load_n(a.b_c + u0, n));
+  g.phi = activate<T>(v.act_h, load_n(a.g_c + u0, n) * ch + load_n(a.b_c + u0, n));
   const vec<T> o = load_n(a.act + TB * a.GH + 3 * H + u0, n);
-  g.dy = g.dh_new * o * ln_slope<T>(v.act_h, g.phi);
+  g.dy = g.dh_new * o * slope<T>(v.act_h, g.phi);
   return g;
 }
 
@@ -273,16 +256,16 @@ void ln_lstm_backward(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int 
   const vec<T> i = load_n(act, n), f = load_n(act + H, n);
   const vec<T> gg = load_n(act + 2 * H, n), o = load_n(act + 3 * H, n);
   const vec<T> cp = load_n(a.cs + prev * a.B * H + b * H + u0, n);
-  const vec<T> da_o = g.dh_new * g.phi * ln_slope<T>(v.act_gate, o);
+  const vec<T> da_o = g.dh_new * g.phi * slope<T>(v.act_gate, o);
   const vec<T> kc = ln_keep(v.zone_c, v.keep_c, v.z_c, TB * H + u0, n);
   const vec<T> dc_t = load_n(a.dc + b * H + u0, n);
   const vec<T> dcn = (one - kc) * dc_t + dln + da_o * ld_n(v.p_o, u0, n);
-  const vec<T> da_i = dcn * gg * ln_slope<T>(v.act_gate, i);
-  const vec<T> da_f = dcn * cp * ln_slope<T>(v.act_gate, f);
+  const vec<T> da_i = dcn * gg * slope<T>(v.act_gate, i);
+  const vec<T> da_f = dcn * cp * slope<T>(v.act_gate, f);
   const vec<T> dcp = kc * dc_t + dcn * f + da_i * ld_n(v.p_i, u0, n) + da_f * ld_n(v.p_f, u0, n);
   T* d = a.dgi + TB * a.ld + u0;
   store_n(d, da_i, n), store_n(d + H, da_f, n);
-  store_n(d + 2 * H, dcn * i * ln_slope<T>(v.act_g, gg), n);
+  store_n(d + 2 * H, dcn * i * slope<T>(v.act_g, gg), n);
   store_n(d + 3 * H, da_o, n);
   store_n(a.dc + b * H + u0, dcp, n);
   const vec<T> kh = ln_keep(v.zone_h, v.keep_h, v.z_h, TB * H + u0, n);
@@ -303,9 +286,9 @@ void ln_gru_backward(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n
   const vec<T> r = load_n(act, n), z = load_n(act + H, n), nn = load_n(act + 2 * H, n);
   const vec<T> hn = load_n(a.hn + TB * H + u0, n);
   const vec<T> hp = load_n(a.hs + prev * a.B * H + b * H + u0, n);
-  const vec<T> dan = dhn * (one - z) * ln_slope<T>(v.act_g, nn);
-  const vec<T> dar = dan * hn * ln_slope<T>(v.act_gate, r);
-  const vec<T> daz = dhn * (hp - nn) * ln_slope<T>(v.act_gate, z);
+  const vec<T> dan = dhn * (one - z) * slope<T>(v.act_g, nn);
+  const vec<T> dar = dan * hn * slope<T>(v.act_gate, r);
+  const vec<T> daz = dhn * (hp - nn) * slope<T>(v.act_gate, z);
   T* di = a.dgi + TB * a.ld + u0;
   T* dr = a.dhh + TB * GH + u0;
   store_n(di, dar, n), store_n(di + H, daz, n), store_n(di + 2 * H, dan, n);

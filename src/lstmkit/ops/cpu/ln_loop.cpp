@@ -22,16 +22,6 @@
 namespace lstmkit {
 namespace {
 
-struct Range {
-  int64_t begin, end;
-};
-
-inline Range share(int64_t n, int index, int size) {
-  return {n * index / size, n * (index + 1) / size};
-}
-
-inline int64_t blocks(int64_t n, int lanes) { return (n + lanes - 1) / lanes; }
-
 // Pack this worker's units of W_hh for the forward product (the G gates of a unit block
 // together) and, in the backward pass, its columns of W_hh for dz W_hh.
 template <typename T>

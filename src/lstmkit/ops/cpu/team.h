@@ -13,6 +13,7 @@
 #include <ATen/Parallel.h>
 
 #include <atomic>
+#include <cstdint>
 #include <thread>
 
 namespace lstmkit {
@@ -58,6 +59,18 @@ struct Worker {
   SpinBarrier* barrier;
   void sync() const { barrier->wait(); }
 };
+
+// A worker's share of n items (unit blocks, columns), as even as possible.
+struct Range {
+  int64_t begin, end;
+};
+
+inline Range share(int64_t n, int index, int size) {
+  return {n * index / size, n * (index + 1) / size};
+}
+
+// Vector blocks of ``lanes`` that n items take.
+inline int64_t blocks(int64_t n, int lanes) { return (n + lanes - 1) / lanes; }
 
 // Run ``body(worker)`` for ``groups`` independent groups (1 or 2) with up to ``threads``
 // threads in all. With fewer threads than groups, one thread runs the groups in turn.

@@ -49,8 +49,9 @@ struct Variant {
   }
 };
 
+// Forced inline: called per vector inside the loops.
 template <typename T>
-inline vec<T> activate(int act, vec<T> x) {
+__attribute__((always_inline)) inline vec<T> activate(int act, vec<T> x) {
   switch (act) {
     case kTanh: return vtanh<T>(x);
     case kSigmoid: return vsigmoid<T>(x);
@@ -62,7 +63,7 @@ inline vec<T> activate(int act, vec<T> x) {
 
 // The derivative of an activation, from its output y.
 template <typename T>
-inline vec<T> slope(int act, vec<T> y) {
+__attribute__((always_inline)) inline vec<T> slope(int act, vec<T> y) {
   const vec<T> zero{}, one = splat<T>(T(1));
   switch (act) {
     case kTanh: return one - y * y;
