@@ -158,6 +158,19 @@ void direct_gates(const FwdArgs<T>& a, Range units) {
   }
 }
 
+// Ask for the input projection of step t's rows and this worker's units: the projection of
+// a long sequence is far larger than the caches, and the loop would otherwise wait for it
+// at every step.
+template <typename T, int G>
+void prefetch_gates(const FwdArgs<T>& a, Range units, int64_t t) {
+  constexpr int N = Simd<T>::N, kLine = 64 / sizeof(T);
+  const int64_t u0 = units.begin * N, u1 = std::min(units.end * N, a.H);
+  const T* gates = a.gates + t * a.B * a.GH;
+  for (int64_t b = 0; b < a.B; ++b)
+    for (int g = 0; g < G; ++g)
+      for (int64_t u = u0; u < u1; u += kLine) __builtin_prefetch(gates + b * a.GH + g * a.H + u);
+}
+
 template <typename T, typename Cell>
 void forward_direction(const FwdArgs<T>& a, const Worker& w) {
   constexpr int N = Simd<T>::N;
@@ -168,6 +181,7 @@ void forward_direction(const FwdArgs<T>& a, const Worker& w) {
   for (int64_t s = 0; s < a.T_; ++s) {
     const int64_t t = a.reverse ? a.T_ - 1 - s : s;
     const FwdStep<T> st = step_pointers(a, s, t);
+    if (s + 1 < a.T_) prefetch_gates<T, Cell::G>(a, units, a.reverse ? t - 1 : t + 1);
     step_units<T, Cell>(a, st, units, t);
     if (a.proj) {
       w.sync();  // r of every unit is written

@@ -68,6 +68,20 @@ Layout layout_of(const Dims& d, int64_t cell) {
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
+// Memory needed only during a call (``slot`` 0: the forward pass's scratch without saving,
+// 1: the backward pass's dL/d(gates)), one buffer per thread, kept for the next call. At
+// large shapes it is tens of MB, and a fresh allocation of that size comes as new pages
+// from the kernel every call: faulting them in cost a quarter of a forward pass.
+Tensor reused(int slot, at::IntArrayRef sizes, const at::TensorOptions& opts) {
+  constexpr int64_t kMaxKept = int64_t(1) << 25;  // elements; larger buffers are not kept
+  static thread_local Tensor kept[2][2];          // [slot][float, double]
+  const int64_t n = c10::multiply_integers(sizes);
+  if (n > kMaxKept) return at::empty(sizes, opts);
+  Tensor& buffer = kept[slot][opts.dtype() == at::kDouble ? 1 : 0];
+  if (!buffer.defined() || buffer.numel() < n) buffer = at::empty({n}, opts);
+  return buffer.narrow(0, 0, n).view(sizes);
+}
+
 // Threads for a time loop: a direction is split only when a step has enough work to pay for
 // a barrier per step; two directions go to two threads whenever there are two.
 int loop_threads(const Dims& d, int64_t step_flops, int lanes) {
@@ -112,7 +126,8 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
   const int64_t panel_hh = round_up(H, N) * (GH / H) * P, panel_hr = round_up(P, N) * H;
   // Without saving, the scratch of a direction: gates | 2 h slots | 2 c slots | r.
   const int64_t scratch = save ? 0 : d.T * B * GH + 2 * B * P + 2 * B * H + B * H;
-  Tensor work = at::empty({d.D, scratch + panel_hh + panel_hr}, x2.options());
+  const int64_t width = scratch + panel_hh + panel_hr;
+  Tensor work = save ? at::empty({d.D, width}, x2.options()) : reused(0, {d.D, width}, x2.options());
   FwdBuffers<T> buf;
   const auto vars = make_variants<T>(code, var, d.D, d.T, B, H, d.proj, buf.keep, h0);
   std::vector<FwdArgs<T>> args(d.D);
@@ -261,8 +276,10 @@ rnn_bwd_cpu(
   const OptTensor gcn = (cell == kLSTM && grad_c_n) ? OptTensor(grad_c_n->contiguous())
                                                     : std::nullopt;
   const OptTensor len = lengths ? OptTensor(lengths->to(at::kLong).contiguous()) : std::nullopt;
-  Tensor dgi = at::empty({d.D, TB, d.GH}, opts);                          // (D, T*B, GH)
-  Tensor dgh = cell == kGRU ? at::empty({d.D, TB, d.GH}, opts) : dgi;
+  const int64_t sides = cell == kGRU ? 2 : 1;  // the GRU's recurrent side differs
+  const Tensor dg = reused(1, {sides, d.D, TB, d.GH}, opts);
+  Tensor dgi = dg[0];                           // (D, T*B, GH)
+  Tensor dgh = dg[sides - 1];
   Tensor dh_proj = at::empty({d.proj ? d.D : 0, TB, d.P}, opts);          // (D, T*B, P)
   Tensor dh0 = at::empty({d.D, d.B, d.P}, opts);
   Tensor dc0 = at::empty({cell == kLSTM ? d.D : 0, d.B, d.H}, opts);
