@@ -84,7 +84,7 @@ def _experiments() -> dict[str, Experiment]:
         Experiment(
             "copy", "copy task, delay 100 (modern extra)", lambda _: CopyTask(100),
             replace(cfg(4000, 400_000, chrono=180), hidden_size=128, optimizer="rmsprop",
-                    lr=4e-3, schedule="cosine", tune_below=0.0),
+                    lr=4e-3, schedule="cosine", tune_below=0.0, layer_norm=True),
             {"lstm": "not in the paper"}, None,
         ),
     ]  # fmt: skip
