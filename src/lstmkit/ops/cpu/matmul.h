@@ -16,7 +16,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 #include "gemm.h"
 
@@ -77,8 +77,10 @@ template <typename T>
 void matmul_block(const MatmulArgs<T>& a, int64_t p0, int64_t p1, int64_t r0, int64_t r1) {
   constexpr int N = Simd<T>::N;
   constexpr int64_t W = kMaxBlocks * N;  // columns per panel
-  std::vector<T> packed(size_t(std::min(a.K, kKc) * W * (p1 - p0)));
-  std::vector<T> rows(a.a_ks == 1 ? 0 : size_t(std::min(a.K, kKc) * kMc));
+  // Uninitialised (a vector would zero megabytes per call): every element is packed first.
+  const int64_t kc_max = std::min(a.K, kKc);
+  const auto packed = std::make_unique_for_overwrite<T[]>(size_t(kc_max * W * (p1 - p0)));
+  const auto rows = std::make_unique_for_overwrite<T[]>(a.a_ks == 1 ? 0 : size_t(kc_max * kMc));
   Tile<T> tile;
   for (int64_t k0 = 0; k0 < a.K; k0 += kKc) {
     const int64_t kc = std::min(kKc, a.K - k0);
@@ -86,20 +88,20 @@ void matmul_block(const MatmulArgs<T>& a, int64_t p0, int64_t p1, int64_t r0, in
       const int nb = int(std::min<int64_t>(kMaxBlocks, (a.N - p * W + N - 1) / N));
       auto col = [](int64_t u, int) { return u; };
       pack_panel(a.B + k0 * a.b_ks, a.b_cs, a.b_ks, kc, a.N, int(p * kMaxBlocks), nb, 1, col,
-                 packed.data() + (p - p0) * kc * W);
+                 packed.get() + (p - p0) * kc * W);
     }
     for (int64_t m0 = r0; m0 < r1; m0 += kMc) {
       const int64_t m1 = std::min(r1, m0 + kMc);
-      if (a.a_ks != 1) pack_rows(a, m0, m1, k0, kc, rows.data());
+      if (a.a_ks != 1) pack_rows(a, m0, m1, k0, kc, rows.get());
       for (int64_t p = p0; p < p1; ++p) {
         const int nb = int(std::min<int64_t>(kMaxBlocks, (a.N - p * W + N - 1) / N));
-        const T* panel = packed.data() + (p - p0) * kc * W;
+        const T* panel = packed.get() + (p - p0) * kc * W;
         for (int64_t i = m0; i < m1; i += kMaxRows) {
           const int mr = int(std::min<int64_t>(kMaxRows, m1 - i));
           if (a.a_ks == 1) {
             tile_product(a.A + i * a.a_rs + k0, a.a_rs, kc, panel, mr, nb, tile);
           } else {  // the tile's rows, packed k-major: A[r][k] at [k * kMaxRows + r]
-            tile_product(rows.data() + (i - m0) * kc, 1, kc, panel, mr, nb, tile, kMaxRows);
+            tile_product(rows.get() + (i - m0) * kc, 1, kc, panel, mr, nb, tile, kMaxRows);
           }
           store_tile(a, tile, i, mr, p * W, nb, k0 == 0);
         }
