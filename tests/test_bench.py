@@ -21,7 +21,8 @@ def fake_result():
                 "seconds": {"fused": 0.01, "torch": 0.04, "reference": 0.2, "no-onednn": 0.1},
             }
         )
-    rows[-1]["seconds"]["fused"] = 0.05  # one missed goal
+    scored = [r for r in rows if r["cell"] != "rnn"]  # the RNN has no goal
+    scored[-1]["seconds"]["fused"] = 0.05  # one missed goal
     latency = {"torch LSTMCell call": 30e-6, "fused op, one step (T = 1)": 8e-6}
     return {
         "date": "today",
@@ -39,7 +40,9 @@ def test_grid_covers_the_issue_grid():
     assert shapes == {(b, h) for b in (1, 8, 32, 128) for h in (64, 128, 256, 512)}
     long = {(p.batch, p.hidden) for p in points if p.steps == 1000}
     assert long == {(b, h) for b, h in shapes if b * h <= 2048}
-    assert {p.cell for p in points} == {"lstm", "gru"} and {p.train for p in points} == {0, 1}
+    assert {p.cell for p in points} == {"lstm", "gru", "rnn"}
+    assert {p.train for p in points} == {0, 1}
+    assert not [p for p in points if p.cell == "rnn" and p.steps != 100]  # RNN: rules only
 
 
 def test_flop_counts_follow_the_issue():
@@ -47,11 +50,15 @@ def test_flop_counts_follow_the_issue():
     assert lstm.flops() == 8 * 8 * 128 * (128 + 128) * 100
     assert suite.Point("lstm", 8, 128, 100, train=True).flops() == 3 * lstm.flops()
     assert suite.Point("gru", 8, 128, 100, train=False).flops() == 0.75 * lstm.flops()
+    assert suite.Point("rnn", 8, 128, 100, train=False).flops() == 0.25 * lstm.flops()
 
 
 def test_markdown_reports_ratios_goals_and_peak():
     text = report.markdown(fake_result(), "lstmkit bench --quick")
-    assert f"Goals met at {len(fake_result()['points']) - 1} of" in text
+    scored = [p for p in fake_result()["points"] if p["cell"] != "rnn"]
+    assert f"Goals met at {len(scored) - 1} of {len(scored)} LSTM and GRU" in text
+    assert "## RNN (tanh), forward, no_grad" in text
+    assert "| 1 | 64 | 100 | 10.00 | 40.00 | 0.25 | - |" in text  # an RNN row: no goal
     assert "| 1 | 64 | 100 | 10.00 | 40.00 | 0.25 | <= 0.5 met | 5.00 | 2.50 | - |" in text
     assert "MISSED" in text and "SGEMM peak" in text and "| torch LSTMCell call | 30.0 |" in text
 
@@ -91,8 +98,15 @@ def test_interleaved_runs_each_function_at_least_min_reps():
 
         return fn
 
-    interleaved({"a": count("a"), "b": count("b")}, min_reps=4, max_reps=4)
-    assert calls == {"a": 5, "b": 5}  # one warm-up call each, then four
+    interleaved({"a": count("a"), "b": count("b")}, min_reps=4, max_reps=4, rounds=2)
+    assert calls == {"a": 7, "b": 7}  # one timing call, then 2 blocks of (one uncounted + 2)
+
+
+def test_interleaved_takes_blocks_in_turns():
+    order = []
+    fns = {name: (lambda name=name: order.append(name)) for name in "ab"}
+    interleaved(fns, min_reps=4, max_reps=4, rounds=2)
+    assert "".join(order) == "ab" + "aaa" + "bbb" + "aaa" + "bbb"
 
 
 def test_machine_description_names_cpu_and_torch():

@@ -5,9 +5,12 @@ weights run through:
 
 * ``fused``      lstmkit, ``impl="fused"`` (the C++ kernels)
 * ``reference``  lstmkit, ``impl="reference"`` (plain PyTorch, one step at a time)
-* ``torch``      torch.nn.LSTM / GRU, torch's default CPU path (oneDNN for float32)
+* ``torch``      torch.nn.LSTM / GRU / RNN, torch's default CPU path (oneDNN for float32)
 * ``no-onednn``  the same with ``torch.backends.mkldnn`` disabled
-* ``cell-loop``  a Python loop over torch.nn.LSTMCell / GRUCell, what a user writes by hand
+* ``cell-loop``  a Python loop over torch.nn.LSTMCell / GRUCell / RNNCell, what a user writes
+
+The Elman RNN (tanh) has no speed goal; it is measured at T = 100 for the rules of
+``impl="auto"``.
 
 Example:
     >>> points = grid(quick=True)
@@ -32,7 +35,13 @@ HIDDEN = (64, 128, 256, 512)
 SMALL = 2048  # B * H at most: also run with T = 1000
 IMPLS = ("fused", "reference", "torch", "no-onednn", "cell-loop")
 LONG_IMPLS = ("fused", "torch", "no-onednn")  # T = 1000: the others add minutes, not insight
-TORCH = {"lstm": (nn.LSTM, nn.LSTMCell, lk.LSTM), "gru": (nn.GRU, nn.GRUCell, lk.GRU)}
+CELLS = ("lstm", "gru", "rnn")
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+TORCH = {
+    "lstm": (nn.LSTM, nn.LSTMCell, lk.LSTM),
+    "gru": (nn.GRU, nn.GRUCell, lk.GRU),
+    "rnn": (nn.RNN, nn.RNNCell, lk.RNN),
+}
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,7 @@ class Point:
 
     def flops(self) -> float:
         """FLOPs of the matrix products: per step 2 * B * G*H * (I + H), x3 with backward."""
-        gates = 4 if self.cell == "lstm" else 3
+        gates = GATES[self.cell]
         per_step = 2 * self.batch * gates * self.hidden * (2 * self.hidden)  # I = H
         return per_step * self.steps * (3 if self.train else 1)
 
@@ -54,12 +63,12 @@ def grid(quick: bool = False) -> list[Point]:
     """The grid points; ``quick`` keeps a corner of it (small and medium shapes, LSTM first)."""
     batches, hidden = ((1, 8), (64, 256)) if quick else (BATCHES, HIDDEN)
     points = []
-    for cell in ("lstm", "gru"):
+    for cell in CELLS:
         for train in (False, True):
             for b in batches:
                 for h in hidden:
                     points.append(Point(cell, b, h, 100, train))
-                    if b * h <= SMALL and not quick:
+                    if b * h <= SMALL and not quick and cell != "rnn":
                         points.append(Point(cell, b, h, 1000, train))
     return points
 

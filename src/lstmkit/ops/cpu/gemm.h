@@ -76,23 +76,42 @@ inline void tile_product(const T* A, int64_t lda, int64_t K, const T* panel, int
 // c of block j is unit b*N + lane, and ``col(u, g)`` maps (unit, group) to W's storage:
 // ``W[col(u, g) * row_stride + k * k_stride]``; groups is how many vectors per block (the
 // gates of an LSTM unit block, or 1). Panel layout: [k][j * groups + g][lane].
+//
+// It is a transposition, done in tiles of N units x N of K held in registers: the N source
+// rows of a vector block are read as N sequential streams (the hardware prefetcher follows
+// them) and each tile writes whole lines of the panel. Packing a unit's whole row at a time
+// instead wrote K lines per row, and at H = 512 the weights came from memory one line per
+// request: packing cost as much as the first forty steps.
 template <typename T, typename ColFn>
 inline void pack_panel(const T* W, int64_t row_stride, int64_t k_stride, int64_t K,
                        int64_t units, int b0, int nb, int groups, ColFn col, T* panel) {
   constexpr int N = Simd<T>::N;
   const int width = nb * groups * N;
   for (int j = 0; j < nb; ++j)
-    for (int g = 0; g < groups; ++g)
+    for (int g = 0; g < groups; ++g) {
+      const T* src[N];
+      bool full = true;
       for (int lane = 0; lane < N; ++lane) {
         const int64_t u = int64_t(b0 + j) * N + lane;
-        T* dst = panel + (j * groups + g) * N + lane;
-        if (u >= units) {
-          for (int64_t k = 0; k < K; ++k) dst[k * width] = T(0);
-          continue;
-        }
-        const T* src = W + col(u, g) * row_stride;
-        for (int64_t k = 0; k < K; ++k) dst[k * width] = src[k * k_stride];
+        src[lane] = u < units ? W + col(u, g) * row_stride : nullptr;
+        full = full && src[lane];
       }
+      T* block = panel + (j * groups + g) * N;
+      int64_t k0 = 0;
+      if (full && k_stride == 1) {  // rows along K: transpose N x N tiles
+        for (; k0 + N <= K; k0 += N) {
+          vec<T> tile[N];
+          for (int lane = 0; lane < N; ++lane) tile[lane] = load(src[lane] + k0);
+          transpose<T>(tile);
+          for (int k = 0; k < N; ++k) store(block + (k0 + k) * width, tile[k]);
+        }
+      } else if (full && row_stride == 1 && src[N - 1] == src[0] + N - 1) {  // lanes adjacent
+        for (; k0 < K; ++k0) store(block + k0 * width, load(src[0] + k0 * k_stride));
+      }
+      for (; k0 < K; ++k0)  // the tails
+        for (int lane = 0; lane < N; ++lane)
+          block[k0 * width + lane] = src[lane] ? src[lane][k0 * k_stride] : T(0);
+    }
 }
 
 }  // namespace lstmkit

@@ -103,6 +103,27 @@ inline void store_n(T* p, vec<T> v, int n) {
   std::memcpy(p, &v, sizeof(T) * n);
 }
 
+// Transpose N x N (N = lanes) held in N vectors: log2(N) rounds, each swapping the
+// off-diagonal S x S blocks of row pairs (i, i + S). Two-input shuffles with constant masks.
+template <typename T, int S>
+inline void swap_blocks(vec<T>& a, vec<T>& b) {
+  constexpr int N = Simd<T>::N;
+  typename Simd<T>::I lo, hi;
+  for (int l = 0; l < N; ++l) {
+    lo[l] = (l & S) ? N + l - S : l;
+    hi[l] = (l & S) ? N + l : l + S;
+  }
+  const vec<T> x = __builtin_shuffle(a, b, lo), y = __builtin_shuffle(a, b, hi);
+  a = x, b = y;
+}
+
+template <typename T, int S = Simd<T>::N / 2>
+inline void transpose(vec<T>* rows) {
+  for (int i = 0; i < Simd<T>::N; ++i)
+    if (!(i & S)) swap_blocks<T, S>(rows[i], rows[i + S]);
+  if constexpr (S > 1) transpose<T, S / 2>(rows);
+}
+
 // Both keep a NaN in ``a``, so NaN propagates through exp, sigmoid and tanh.
 template <typename T>
 inline vec<T> vmax(vec<T> a, vec<T> b) {
