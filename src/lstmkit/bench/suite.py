@@ -126,7 +126,7 @@ def run_point(point: Point, budget_s: float = 2.0) -> dict:
     impls = IMPLS if point.steps <= 100 else LONG_IMPLS
     with warnings.catch_warnings():  # torch notes on every toggle that TF32 needs an Intel GPU
         warnings.filterwarnings("ignore", message="TF32 acceleration")
-        times = interleaved(_callables(point, impls), budget_s=budget_s)
+        times = interleaved(_callables(point, impls), max_reps=60, budget_s=budget_s)
     return {**asdict(point), "flops": point.flops(), "seconds": times}
 
 

@@ -112,7 +112,7 @@ def run_variant_point(point: VariantPoint, budget_s: float = 2.0) -> dict:
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="TF32 acceleration")
-        times = interleaved({k: make(m) for k, m in models.items()}, budget_s=budget_s)
+        times = interleaved({k: make(m) for k, m in models.items()}, max_reps=60, budget_s=budget_s)
     return {**asdict(point), "impl": chosen, "seconds": times}
 
 
