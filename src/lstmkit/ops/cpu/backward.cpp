@@ -72,6 +72,27 @@ void gather_dh(const BwdArgs<T>& a, Range cols, int64_t t) {
   }
 }
 
+// Ask for what the gate gradients of row b of step t read, for units [u0, u1): the saved
+// activations and cell states of a long sequence are far larger than the caches, and the
+// units of a row are too few for the hardware prefetcher to follow.
+template <typename T>
+void prefetch_row(const BwdArgs<T>& a, int G, int64_t t, int64_t b, int64_t u0, int64_t u1) {
+  constexpr int64_t kLine = 64 / sizeof(T);
+  if (t < 0 || t >= a.T_ || b >= a.B) return;
+  const int64_t B = a.B, H = a.H, slot = t + (a.reverse ? 1 : 0);
+  const T* gates = a.gates + (t * B + b) * a.GH;
+  const T* dout = a.dout + (t * B + b) * a.dout_ld;
+  for (int64_t u = u0; u < u1; u += kLine) {
+    for (int g = 0; g < G; ++g) __builtin_prefetch(gates + g * H + u);
+    __builtin_prefetch(dout + u);
+    if (a.cs) {
+      __builtin_prefetch(a.cs + (slot * B + b) * H + u);
+      __builtin_prefetch(a.cs + ((a.reverse ? t : t + 1) * B + b) * H + u);
+    }
+    if (a.extra) __builtin_prefetch(a.extra + (t * B + b) * H + u);
+  }
+}
+
 // Gate gradients for this worker's units; dL/dr = dL/dh W_hr with a projection.
 template <typename T, typename Cell>
 void gate_grads(const BwdArgs<T>& a, const BwdStep<T>& st, Range units, int64_t t) {
@@ -79,7 +100,10 @@ void gate_grads(const BwdArgs<T>& a, const BwdStep<T>& st, Range units, int64_t 
   const int64_t B = a.B, H = a.H;
   if (!a.proj) {
     const T* dout = a.dout + t * B * a.dout_ld;
+    const int64_t u_lo = units.begin * N, u_hi = std::min(units.end * N, H);
+    const int64_t t_next = a.reverse ? t + 1 : t - 1;
     for (int64_t b = 0; b < B; ++b) {
+      prefetch_row(a, Cell::G, b + 2 < B ? t : t_next, (b + 2) % B, u_lo, u_hi);
       const bool ok = valid(a.lengths, t, b);
       for (int64_t ub = units.begin; ub < units.end; ++ub) {
         const int64_t u0 = ub * N;

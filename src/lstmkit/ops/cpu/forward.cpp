@@ -107,6 +107,19 @@ void pack_own(const FwdArgs<T>& a, Range units, Range cols) {
   }
 }
 
+// Ask for the input projection of rows [row, row + mr) and units [u0, u0 + n) of a step: the
+// tile's product takes long enough to hide the misses (the projection of a long sequence is
+// far larger than the caches).
+template <typename T, int G>
+void prefetch_rows(const T* gates, int64_t GH, int64_t H, int64_t row, int mr, int64_t u0,
+                   int64_t n) {
+  constexpr int64_t kLine = 64 / sizeof(T);
+  for (int r = 0; r < mr; ++r)
+    for (int g = 0; g < G; ++g)
+      for (int64_t u = u0; u < u0 + n; u += kLine)
+        __builtin_prefetch(gates + (row + r) * GH + g * H + u);
+}
+
 // One step for this worker's units: the recurrent product of each tile of (rows x units),
 // then the cell's gate math on it while it is in registers.
 template <typename T, typename Cell>
@@ -120,6 +133,7 @@ void step_units(const FwdArgs<T>& a, const FwdStep<T>& st, Range units, int64_t 
     const T* panel = a.packed + ub * N * G * a.P;
     for (int64_t row = 0; row < a.B; row += kMaxRows) {
       const int mr = int(std::min<int64_t>(kMaxRows, a.B - row));
+      prefetch_rows<T, G>(st.gates, a.GH, a.H, row, mr, ub * N, std::min<int64_t>(UB * N, a.H - ub * N));
       if (a.folded) {
         tile = Tile<T>{};
       } else {
@@ -158,19 +172,6 @@ void direct_gates(const FwdArgs<T>& a, Range units) {
   }
 }
 
-// Ask for the input projection of step t's rows and this worker's units: the projection of
-// a long sequence is far larger than the caches, and the loop would otherwise wait for it
-// at every step.
-template <typename T, int G>
-void prefetch_gates(const FwdArgs<T>& a, Range units, int64_t t) {
-  constexpr int N = Simd<T>::N, kLine = 64 / sizeof(T);
-  const int64_t u0 = units.begin * N, u1 = std::min(units.end * N, a.H);
-  const T* gates = a.gates + t * a.B * a.GH;
-  for (int64_t b = 0; b < a.B; ++b)
-    for (int g = 0; g < G; ++g)
-      for (int64_t u = u0; u < u1; u += kLine) __builtin_prefetch(gates + b * a.GH + g * a.H + u);
-}
-
 template <typename T, typename Cell>
 void forward_direction(const FwdArgs<T>& a, const Worker& w) {
   constexpr int N = Simd<T>::N;
@@ -181,7 +182,6 @@ void forward_direction(const FwdArgs<T>& a, const Worker& w) {
   for (int64_t s = 0; s < a.T_; ++s) {
     const int64_t t = a.reverse ? a.T_ - 1 - s : s;
     const FwdStep<T> st = step_pointers(a, s, t);
-    if (s + 1 < a.T_) prefetch_gates<T, Cell::G>(a, units, a.reverse ? t - 1 : t + 1);
     step_units<T, Cell>(a, st, units, t);
     if (a.proj) {
       w.sync();  // r of every unit is written
