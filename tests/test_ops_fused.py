@@ -141,6 +141,24 @@ def test_four_threads_split_each_direction(kind):
         torch.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("threads,bidir", [(2, False), (4, True)])
+def test_threads_split_the_batch_rows(kind, threads, bidir):
+    """B >= 8 rows per thread: each thread runs the recurrence of its own rows, forward and
+    backward, with no barrier per step (team.h, split_rows). B = 19: the last thread's rows
+    end in a partial tile; lengths mask rows of both threads."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        ours, ref = wide_pair(kind, torch.float64, 100, bidirectional=bidir)
+        x = torch.randn(7, 19, 7, dtype=torch.float64)
+        lengths = random_lengths(19, 7, seed=5)
+        hx = make_state(ref, 19, torch.float64)
+        assert_parity(ours, ref, x, hx, lengths, run_a=run_ours, run_b=run_ours)
+    finally:
+        torch.set_num_threads(saved)
+
+
 @pytest.mark.filterwarnings("ignore:TF32 acceleration")
 @pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "mm"])
 def test_large_input_projections_match_torch(onednn):

@@ -6,6 +6,8 @@
 //   3. dL/dh_{t-1} for its columns = dG_t W_hh[:, its columns] + the direct part
 // so step 1 of the next step needs only the worker's own columns: one barrier per step. With a
 // projection (h = W_hr r) a phase before step 1 forms dL/dh and a barrier publishes it.
+// With enough rows (split_rows in team.h) the workers split the batch instead: each runs
+// steps 1 and 3 for all units of its own rows, and no barrier is needed.
 // The weight and input gradients are left to large GEMMs over all steps (ops.cpp).
 #include <algorithm>
 
@@ -95,15 +97,17 @@ void prefetch_row(const BwdArgs<T>& a, int G, int64_t t, int64_t b, int64_t u0, 
 
 // Gate gradients for this worker's units; dL/dr = dL/dh W_hr with a projection.
 template <typename T, typename Cell>
-void gate_grads(const BwdArgs<T>& a, const BwdStep<T>& st, Range units, int64_t t) {
+void gate_grads(const BwdArgs<T>& a, const BwdStep<T>& st, Range units, Range rows, int64_t t) {
   constexpr int N = Simd<T>::N;
   const int64_t B = a.B, H = a.H;
   if (!a.proj) {
     const T* dout = a.dout + t * B * a.dout_ld;
     const int64_t u_lo = units.begin * N, u_hi = std::min(units.end * N, H);
-    const int64_t t_next = a.reverse ? t + 1 : t - 1;
-    for (int64_t b = 0; b < B; ++b) {
-      prefetch_row(a, Cell::G, b + 2 < B ? t : t_next, (b + 2) % B, u_lo, u_hi);
+    const int64_t t_next = a.reverse ? t + 1 : t - 1, n_rows = rows.end - rows.begin;
+    for (int64_t b = rows.begin; b < rows.end; ++b) {
+      const int64_t ahead = b + 2 - rows.begin;  // the row two ahead, maybe of the next step
+      prefetch_row(a, Cell::G, ahead < n_rows ? t : t_next, rows.begin + ahead % n_rows, u_lo,
+                   u_hi);
       const bool ok = valid(a.lengths, t, b);
       for (int64_t ub = units.begin; ub < units.end; ++ub) {
         const int64_t u0 = ub * N;
@@ -124,8 +128,8 @@ void gate_grads(const BwdArgs<T>& a, const BwdStep<T>& st, Range units, int64_t 
   for (int64_t ub = units.begin; ub < units.end; ub += kMaxBlocks) {
     const int nb = int(std::min<int64_t>(kMaxBlocks, units.end - ub));
     const T* panel = a.packed_r + ub * N * a.P;
-    for (int64_t row = 0; row < B; row += kMaxRows) {
-      const int mr = int(std::min<int64_t>(kMaxRows, B - row));
+    for (int64_t row = rows.begin; row < rows.end; row += kMaxRows) {
+      const int mr = int(std::min<int64_t>(kMaxRows, rows.end - row));
       tile_product(a.dh_step + row * a.P, a.P, a.P, panel, mr, nb, tile);
       for (int r = 0; r < mr; ++r) {
         const int64_t b = row + r;
@@ -146,14 +150,14 @@ void gate_grads(const BwdArgs<T>& a, const BwdStep<T>& st, Range units, int64_t 
 
 // dL/dh_{t-1} = dG_t W_hh + direct part, for this worker's columns of h.
 template <typename T>
-void carry_dh(const BwdArgs<T>& a, const BwdStep<T>& st, Range cols) {
+void carry_dh(const BwdArgs<T>& a, const BwdStep<T>& st, Range cols, Range rows) {
   constexpr int N = Simd<T>::N;
   Tile<T> tile;
   for (int64_t cb = cols.begin; cb < cols.end; cb += kMaxBlocks) {
     const int nb = int(std::min<int64_t>(kMaxBlocks, cols.end - cb));
     const T* panel = a.packed + cb * N * a.GH;
-    for (int64_t row = 0; row < a.B; row += kMaxRows) {
-      const int mr = int(std::min<int64_t>(kMaxRows, a.B - row));
+    for (int64_t row = rows.begin; row < rows.end; row += kMaxRows) {
+      const int mr = int(std::min<int64_t>(kMaxRows, rows.end - row));
       tile_product(st.dgh + row * a.GH, a.GH, a.GH, panel, mr, nb, tile);
       for (int r = 0; r < mr; ++r) {
         const int64_t b = row + r;
@@ -174,20 +178,29 @@ template <typename T, typename Cell>
 void backward_direction(const BwdArgs<T>& a, const Worker& w) {
   constexpr int N = Simd<T>::N;
   const int64_t B = a.B, H = a.H, P = a.P, GH = a.GH;
-  const Range units = share(blocks(H, N), w.index, w.size);
+  const bool by_rows = !a.proj && split_rows(B, w.size);
+  const Range all = {0, blocks(H, N)};
+  const Range units = by_rows ? all : share(blocks(H, N), w.index, w.size);
   const Range cols = a.proj ? share(blocks(P, N), w.index, w.size) : units;
+  const Range rows = by_rows ? row_share(B, w.index, w.size, kMaxRows) : Range{0, B};
+  // The columns whose panels of W_hh this worker packs; by rows, whole panels of them.
+  const Range panels = share(blocks(cols.end, kMaxBlocks), w.index, w.size);
+  const Range packs = by_rows ? Range{panels.begin * kMaxBlocks,
+                                     std::min(panels.end * kMaxBlocks, cols.end)}
+                              : cols;
   auto same = [](int64_t u, int) { return u; };
-  for (int64_t cb = cols.begin; cb < cols.end; cb += kMaxBlocks) {
-    const int nb = int(std::min<int64_t>(kMaxBlocks, cols.end - cb));
+  for (int64_t cb = packs.begin; cb < packs.end; cb += kMaxBlocks) {
+    const int nb = int(std::min<int64_t>(kMaxBlocks, packs.end - cb));
     pack_panel(a.w_hh, 1, P, GH, P, int(cb), nb, 1, same, a.packed + cb * N * GH);
   }
   for (int64_t ub = units.begin; a.proj && ub < units.end; ub += kMaxBlocks) {
     const int nb = int(std::min<int64_t>(kMaxBlocks, units.end - ub));
     pack_panel(a.w_hr, 1, H, P, H, int(ub), nb, 1, same, a.packed_r + ub * N * P);
   }
+  if (by_rows) w.sync();  // every panel is packed: each worker reads all of them
   const int64_t c_lo = std::min(cols.begin * N, P), c_hi = std::min(cols.end * N, P);
   const int64_t u_lo = std::min(units.begin * N, H), u_hi = std::min(units.end * N, H);
-  for (int64_t b = 0; b < B; ++b) {
+  for (int64_t b = rows.begin; b < rows.end; ++b) {
     std::copy(a.dh_n + b * P + c_lo, a.dh_n + b * P + c_hi, a.dh0 + b * P + c_lo);
     if (!a.dc0) continue;
     if (a.dc_n) {
@@ -203,9 +216,9 @@ void backward_direction(const BwdArgs<T>& a, const Worker& w) {
       gather_dh(a, cols, t);
       w.sync();
     }
-    gate_grads<T, Cell>(a, st, units, t);
-    w.sync();
-    carry_dh(a, st, cols);
+    gate_grads<T, Cell>(a, st, units, rows, t);
+    if (!by_rows) w.sync();  // every unit's gate gradients of this step are written
+    carry_dh(a, st, cols, rows);
   }
 }
 

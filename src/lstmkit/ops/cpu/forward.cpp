@@ -1,6 +1,9 @@
 // The forward time loop: per step, each worker multiplies h_{t-1} by its own panels of W_hh
 // (the four gates of its units together), applies the cell's gate math to the tile while it
 // is still in registers, and meets the other workers at the barrier.
+//
+// With enough rows (split_rows in team.h), the workers split the batch instead: each runs
+// the whole recurrence of its own rows, reading every panel, and needs no barrier per step.
 #include <algorithm>
 
 #include "all_cells.h"
@@ -123,7 +126,7 @@ void prefetch_rows(const T* gates, int64_t GH, int64_t H, int64_t row, int mr, i
 // One step for this worker's units: the recurrent product of each tile of (rows x units),
 // then the cell's gate math on it while it is in registers.
 template <typename T, typename Cell>
-void step_units(const FwdArgs<T>& a, const FwdStep<T>& st, Range units, int64_t t) {
+void step_units(const FwdArgs<T>& a, const FwdStep<T>& st, Range units, Range rows, int64_t t) {
   constexpr int N = Simd<T>::N;
   constexpr int G = Cell::G;
   constexpr int UB = kMaxBlocks / G;  // unit blocks per panel
@@ -131,8 +134,8 @@ void step_units(const FwdArgs<T>& a, const FwdStep<T>& st, Range units, int64_t 
   for (int64_t ub = units.begin; ub < units.end; ub += UB) {
     const int nb = int(std::min<int64_t>(UB, units.end - ub));
     const T* panel = a.packed + ub * N * G * a.P;
-    for (int64_t row = 0; row < a.B; row += kMaxRows) {
-      const int mr = int(std::min<int64_t>(kMaxRows, a.B - row));
+    for (int64_t row = rows.begin; row < rows.end; row += kMaxRows) {
+      const int mr = int(std::min<int64_t>(kMaxRows, rows.end - row));
       prefetch_rows<T, G>(st.gates, a.GH, a.H, row, mr, ub * N, std::min<int64_t>(UB * N, a.H - ub * N));
       if (a.folded) {
         tile = Tile<T>{};
@@ -175,19 +178,29 @@ void direct_gates(const FwdArgs<T>& a, Range units) {
 template <typename T, typename Cell>
 void forward_direction(const FwdArgs<T>& a, const Worker& w) {
   constexpr int N = Simd<T>::N;
-  const Range units = share(blocks(a.H, N), w.index, w.size);
+  constexpr int UB = kMaxBlocks / Cell::G;  // unit blocks per panel
+  const bool by_rows = !a.proj && !a.folded && split_rows(a.B, w.size);
+  const int64_t unit_blocks = blocks(a.H, N);
+  const Range units = by_rows ? Range{0, unit_blocks} : share(unit_blocks, w.index, w.size);
+  const Range rows = by_rows ? row_share(a.B, w.index, w.size, kMaxRows) : Range{0, a.B};
+  // The units whose panels this worker packs; by rows, whole panels, so that every worker
+  // finds each panel where it looks for it.
+  const Range panels = share(blocks(unit_blocks, UB), w.index, w.size);
+  const Range packs =
+      by_rows ? Range{panels.begin * UB, std::min(panels.end * UB, unit_blocks)} : units;
   const Range cols = a.proj ? share(blocks(a.P, N), w.index, w.size) : Range{0, 0};
   if (a.direct) direct_gates<T, Cell::G>(a, units);
-  pack_own<T, Cell::G>(a, units, cols);
+  pack_own<T, Cell::G>(a, packs, cols);
+  if (by_rows) w.sync();  // every panel is packed: each worker reads all of them
   for (int64_t s = 0; s < a.T_; ++s) {
     const int64_t t = a.reverse ? a.T_ - 1 - s : s;
     const FwdStep<T> st = step_pointers(a, s, t);
-    step_units<T, Cell>(a, st, units, t);
+    step_units<T, Cell>(a, st, units, rows, t);
     if (a.proj) {
       w.sync();  // r of every unit is written
       project(a, st, cols, t);
     }
-    w.sync();  // h_t is complete: the next step may read it
+    if (!by_rows) w.sync();  // h_t is complete: the next step may read it
   }
 }
 

@@ -72,6 +72,20 @@ inline Range share(int64_t n, int index, int size) {
 // Vector blocks of ``lanes`` that n items take.
 inline int64_t blocks(int64_t n, int lanes) { return (n + lanes - 1) / lanes; }
 
+// Whether a time loop's workers split the batch rows rather than the units. By rows, each
+// worker runs the recurrence of its own rows alone: no barrier per step, but every worker
+// reads all of W_hh at every step, which pays once each has a few row tiles to reuse it on.
+constexpr int64_t kRowsPerWorker = 8;
+inline bool split_rows(int64_t batch, int workers) {
+  return workers > 1 && batch >= kRowsPerWorker * workers;
+}
+
+// A worker's rows of the batch, in whole tiles of ``tile`` rows where possible.
+inline Range row_share(int64_t batch, int index, int size, int tile = 4) {
+  const Range tiles = share(blocks(batch, tile), index, size);
+  return {std::min(tiles.begin * tile, batch), std::min(tiles.end * tile, batch)};
+}
+
 // Run ``body(worker)`` for ``groups`` independent groups (1 or 2) with up to ``threads``
 // threads in all. With fewer threads than groups, one thread runs the groups in turn.
 template <typename Body>
