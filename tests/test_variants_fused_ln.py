@@ -128,6 +128,35 @@ def test_wide_layer_splits_units_over_threads_like_the_reference(cls):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("cls", [lk.LSTM, lk.GRU], ids=["lstm", "gru"])
+@pytest.mark.parametrize("threads,bidir", [(2, False), (4, True)])
+def test_threads_split_the_batch_rows_like_the_reference(cls, threads, bidir):
+    """B = 19 >= 8 rows per thread: each thread normalises and steps its own rows, forward and
+    backward, with no barrier per step (team.h, split_rows)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        options = {"zoneout": 0.2, "recurrent_dropout": 0.25, "layer_norm": True}
+        pair = [
+            cls(7, 101, impl=impl, dtype=F64, bidirectional=bidir, **options).train()
+            for impl in IMPLS
+        ]
+        pair[1].load_state_dict(pair[0].state_dict())
+        x = torch.randn(5, 19, 7, dtype=F64)
+        lengths = torch.tensor([5, 2, 5, 4, 1, 3, 5, 4, 5, 5, 2, 5, 3, 5, 1, 5, 4, 5, 5])
+        results = []
+        for module in pair:
+            torch.manual_seed(3)
+            out, state = module(x, lengths=lengths)
+            state = state if isinstance(state, tuple) else (state,)
+            (out.square().sum() + sum(s.sum() for s in state)).backward()
+            results.append([out, *state, *(p.grad for p in module.parameters())])
+        for a, b in zip(*results, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    finally:
+        torch.set_num_threads(saved)
+
+
 def _op_args(mode: str, peephole: bool):
     """Tiny inputs of lstmkit::ln_fwd: one direction, masks for zoneout and dropout."""
     g = torch.Generator().manual_seed(2)

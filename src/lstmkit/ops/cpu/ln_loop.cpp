@@ -8,6 +8,8 @@
 //   backward: 1. LSTM: row sums of dL/dĉ; gate gradients              barrier
 //             2. row sums of the LN backward, dL/d(W_hh h̃)            barrier
 //             3. dL/dh_{t-1} for their columns = dz W_hh + direct     barrier
+// With enough rows (split_rows in team.h) the workers split the batch instead: the row
+// statistics are then a worker's own, and no barrier is needed.
 // dW_hh and the gains' and biases' gradients are sums over all steps, done after the loop
 // (ln_ops.cpp).
 #include <ATen/Parallel.h>
@@ -40,8 +42,14 @@ void forward_worker(const LnArgs<T>& a, const Worker& w) {
   constexpr int N = Simd<T>::N;
   const int64_t B = a.B, H = a.H, GH = a.GH;
   const int G = int(GH / H);
-  const Range units = share(blocks(H, N), w.index, w.size);
-  pack_forward(a, units);
+  const bool by_rows = split_rows(B, w.size);
+  const Range own = share(blocks(H, N), w.index, w.size);
+  const Range units = by_rows ? Range{0, blocks(H, N)} : own;
+  const Range rows = by_rows ? row_share(B, w.index, w.size, kMaxRows) : Range{0, B};
+  // Who writes the per-row statistics: by rows each worker its own, else the first.
+  const Range stats = by_rows ? rows : w.index == 0 ? rows : Range{0, 0};
+  pack_forward(a, own);  // a panel per unit block: any split of them will do
+  if (by_rows) w.sync();  // every panel is packed: each worker reads all of them
   std::vector<T> mean(B), rstd(B);
   Tile<T> tile;
   for (int64_t s = 0; s < a.T_; ++s) {
@@ -50,17 +58,17 @@ void forward_worker(const LnArgs<T>& a, const Worker& w) {
     for (int64_t ub = units.begin; ub < units.end; ++ub) {  // 1. W_hh h̃, own units
       const int64_t u0 = ub * N;
       const int n = int(std::min<int64_t>(N, H - u0));
-      for (int64_t row = 0; row < B; row += kMaxRows) {
-        const int mr = int(std::min<int64_t>(kMaxRows, B - row));
+      for (int64_t row = rows.begin; row < rows.end; row += kMaxRows) {
+        const int mr = int(std::min<int64_t>(kMaxRows, rows.end - row));
         tile_product(h_in + row * H, H, H, a.packed + ub * N * G * H, mr, G, tile);
         for (int r = 0; r < mr; ++r)
           for (int g = 0; g < G; ++g) store_n(a.raw + (row + r) * GH + g * H + u0, tile.acc[r][g], n);
       }
     }
-    w.sync();
-    for (int64_t b = 0; b < B; ++b) row_stats(a.raw + b * GH, GH, mean[b], rstd[b]);
-    if (w.index == 0) std::copy(rstd.begin(), rstd.end(), a.rstd_hh + a.row(t, 0));
-    for (int64_t b = 0; b < B; ++b) {  // 2. gates of own units
+    if (!by_rows) w.sync();
+    for (int64_t b = rows.begin; b < rows.end; ++b) row_stats(a.raw + b * GH, GH, mean[b], rstd[b]);
+    std::copy(rstd.begin() + stats.begin, rstd.begin() + stats.end, a.rstd_hh + a.row(t, stats.begin));
+    for (int64_t b = rows.begin; b < rows.end; ++b) {  // 2. gates of own units
       for (int64_t ub = units.begin; ub < units.end; ++ub) {
         const int n = int(std::min<int64_t>(N, H - ub * N));
         if (a.lstm) {
@@ -71,23 +79,25 @@ void forward_worker(const LnArgs<T>& a, const Worker& w) {
       }
     }
     if (a.lstm) {  // 3. h = o φ(LN(c'))
-      w.sync();
-      for (int64_t b = 0; b < B; ++b) row_stats(a.cn + a.row(t, b) * H, H, mean[b], rstd[b]);
-      if (w.index == 0) std::copy(rstd.begin(), rstd.end(), a.rstd_c + a.row(t, 0));
-      for (int64_t b = 0; b < B; ++b)
+      if (!by_rows) w.sync();
+      for (int64_t b = rows.begin; b < rows.end; ++b)
+        row_stats(a.cn + a.row(t, b) * H, H, mean[b], rstd[b]);
+      std::copy(rstd.begin() + stats.begin, rstd.begin() + stats.end, a.rstd_c + a.row(t, stats.begin));
+      for (int64_t b = rows.begin; b < rows.end; ++b)
         for (int64_t ub = units.begin; ub < units.end; ++ub)
           ln_lstm_output(a, t, b, ub * N, int(std::min<int64_t>(N, H - ub * N)), mean[b],
                          rstd[b]);
     }
-    w.sync();
+    if (!by_rows) w.sync();
   }
 }
 
 // LSTM: the row sums of dĉ = γ_c dy and of dĉ ĉ over all units, for rows inside the sequence.
 template <typename T>
-void output_sums(const LnArgs<T>& a, int64_t t, std::vector<T>& s1, std::vector<T>& s2) {
+void output_sums(const LnArgs<T>& a, int64_t t, Range rows, std::vector<T>& s1,
+                 std::vector<T>& s2) {
   constexpr int N = Simd<T>::N;
-  for (int64_t b = 0; b < a.B; ++b) {
+  for (int64_t b = rows.begin; b < rows.end; ++b) {
     vec<T> x{}, y{};
     for (int64_t u0 = 0; ln_valid(a.lengths, t, b) && u0 < a.H; u0 += N) {
       const int n = int(std::min<int64_t>(N, a.H - u0));
@@ -102,12 +112,12 @@ void output_sums(const LnArgs<T>& a, int64_t t, std::vector<T>& s1, std::vector<
 // The LN backward of the recurrent side for own units: dz = rstd (γ da - mean(γ da)
 // - ẑ mean(γ da ẑ)) over the G*H row; da is dgi (LSTM) or dhh (GRU).
 template <typename T>
-void recurrent_ln_backward(const LnArgs<T>& a, int64_t t, Range units) {
+void recurrent_ln_backward(const LnArgs<T>& a, int64_t t, Range units, Range rows) {
   constexpr int N = Simd<T>::N;
   const int64_t B = a.B, H = a.H, GH = a.GH;
   const int G = int(GH / H);
   std::vector<T> dg(GH);
-  for (int64_t b = 0; b < B; ++b) {
+  for (int64_t b = rows.begin; b < rows.end; ++b) {
     const int64_t TB = t * B + b;
     const T* da = a.lstm ? a.dgi + TB * a.ld : a.dhh + TB * GH;
     const T* zh = a.zhat + TB * GH;
@@ -129,14 +139,14 @@ void recurrent_ln_backward(const LnArgs<T>& a, int64_t t, Range units) {
 
 // dL/dh_{t-1} for own columns: (dz W_hh) * mask + the direct part.
 template <typename T>
-void carry(const LnArgs<T>& a, int64_t t, Range cols) {
+void carry(const LnArgs<T>& a, int64_t t, Range cols, Range rows) {
   constexpr int N = Simd<T>::N;
   const int64_t B = a.B, H = a.H, GH = a.GH;
   Tile<T> tile;
   for (int64_t cb = cols.begin; cb < cols.end; cb += kMaxBlocks) {
     const int nb = int(std::min<int64_t>(kMaxBlocks, cols.end - cb));
-    for (int64_t row = 0; row < B; row += kMaxRows) {
-      const int mr = int(std::min<int64_t>(kMaxRows, B - row));
+    for (int64_t row = rows.begin; row < rows.end; row += kMaxRows) {
+      const int mr = int(std::min<int64_t>(kMaxRows, rows.end - row));
       tile_product(a.dz + (t * B + row) * GH, GH, GH, a.packed + cb * N * GH, mr, nb, tile);
       for (int r = 0; r < mr; ++r) {
         const int64_t b = row + r;
@@ -168,18 +178,26 @@ template <typename T>
 void backward_worker(const LnArgs<T>& a, const Worker& w) {
   constexpr int N = Simd<T>::N;
   const int64_t B = a.B, H = a.H, GH = a.GH;
-  const Range units = share(blocks(H, N), w.index, w.size);
+  const bool by_rows = split_rows(B, w.size);
+  const int64_t unit_blocks = blocks(H, N);
+  const Range units = by_rows ? Range{0, unit_blocks} : share(unit_blocks, w.index, w.size);
+  const Range rows = by_rows ? row_share(B, w.index, w.size, kMaxRows) : Range{0, B};
+  // The columns whose panels this worker packs; by rows, whole panels of them.
+  const Range panels = share(blocks(unit_blocks, kMaxBlocks), w.index, w.size);
+  const Range packs = by_rows ? Range{panels.begin * kMaxBlocks,
+                                      std::min(panels.end * kMaxBlocks, unit_blocks)}
+                              : units;
   auto same = [](int64_t u, int) { return u; };
-  for (int64_t cb = units.begin; cb < units.end; cb += kMaxBlocks) {
-    const int nb = int(std::min<int64_t>(kMaxBlocks, units.end - cb));
+  for (int64_t cb = packs.begin; cb < packs.end; cb += kMaxBlocks) {
+    const int nb = int(std::min<int64_t>(kMaxBlocks, packs.end - cb));
     pack_panel(a.w_hh, 1, H, GH, H, int(cb), nb, 1, same, a.packed + cb * N * GH);
   }
   std::vector<T> s1(B), s2(B);
-  w.sync();  // dh (the final state's gradient) is in place for every unit
+  w.sync();  // dh (the final state's gradient) is in place for every unit; panels packed
   for (int64_t s = 0; s < a.T_; ++s) {
     const int64_t t = a.reverse ? s : a.T_ - 1 - s;
-    if (a.lstm) output_sums(a, t, s1, s2);
-    for (int64_t b = 0; b < B; ++b) {  // 1. gate gradients of own units
+    if (a.lstm) output_sums(a, t, rows, s1, s2);
+    for (int64_t b = rows.begin; b < rows.end; ++b) {  // 1. gate gradients of own units
       for (int64_t ub = units.begin; ub < units.end; ++ub) {
         const int64_t u0 = ub * N;
         const int n = int(std::min<int64_t>(N, H - u0));
@@ -192,11 +210,11 @@ void backward_worker(const LnArgs<T>& a, const Worker& w) {
         }
       }
     }
-    w.sync();
-    recurrent_ln_backward(a, t, units);  // 2.
-    w.sync();
-    carry(a, t, units);  // 3.
-    w.sync();
+    if (!by_rows) w.sync();
+    recurrent_ln_backward(a, t, units, rows);  // 2.
+    if (!by_rows) w.sync();
+    carry(a, t, units, rows);  // 3.
+    if (!by_rows) w.sync();
   }
 }
 
