@@ -115,8 +115,8 @@ def test_wide_layer_splits_units_over_threads_like_the_reference(cls):
     options = {"zoneout": 0.2, "recurrent_dropout": 0.25, "layer_norm": True}
     pair = [cls(7, 101, impl=impl, dtype=F64, **options).train() for impl in IMPLS]
     pair[1].load_state_dict(pair[0].state_dict())
-    x = torch.randn(6, 9, 7, dtype=F64)
-    lengths = torch.tensor([6, 2, 5, 6, 1, 3, 6, 4, 6])
+    x = torch.randn(6, 7, 7, dtype=F64)  # B = 7: too few rows to split them (team.h)
+    lengths = torch.tensor([6, 2, 5, 6, 1, 3, 6])
     results = []
     for module in pair:
         torch.manual_seed(3)

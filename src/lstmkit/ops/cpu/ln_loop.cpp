@@ -42,7 +42,7 @@ void forward_worker(const LnArgs<T>& a, const Worker& w) {
   constexpr int N = Simd<T>::N;
   const int64_t B = a.B, H = a.H, GH = a.GH;
   const int G = int(GH / H);
-  const bool by_rows = split_rows(B, w.size);
+  const bool by_rows = split_rows(B, w.size, kMaxRows);
   const Range own = share(blocks(H, N), w.index, w.size);
   const Range units = by_rows ? Range{0, blocks(H, N)} : own;
   const Range rows = by_rows ? row_share(B, w.index, w.size, kMaxRows) : Range{0, B};
@@ -178,7 +178,7 @@ template <typename T>
 void backward_worker(const LnArgs<T>& a, const Worker& w) {
   constexpr int N = Simd<T>::N;
   const int64_t B = a.B, H = a.H, GH = a.GH;
-  const bool by_rows = split_rows(B, w.size);
+  const bool by_rows = split_rows(B, w.size, kMaxRows);
   const int64_t unit_blocks = blocks(H, N);
   const Range units = by_rows ? Range{0, unit_blocks} : share(unit_blocks, w.index, w.size);
   const Range rows = by_rows ? row_share(B, w.index, w.size, kMaxRows) : Range{0, B};

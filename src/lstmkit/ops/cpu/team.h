@@ -76,8 +76,8 @@ inline int64_t blocks(int64_t n, int lanes) { return (n + lanes - 1) / lanes; }
 // worker runs the recurrence of its own rows alone: no barrier per step, but every worker
 // reads all of W_hh at every step, which pays once each has a few row tiles to reuse it on.
 constexpr int64_t kRowsPerWorker = 8;
-inline bool split_rows(int64_t batch, int workers) {
-  return workers > 1 && batch >= kRowsPerWorker * workers;
+inline bool split_rows(int64_t batch, int workers, int64_t rows_per_worker = kRowsPerWorker) {
+  return workers > 1 && batch >= rows_per_worker * workers;
 }
 
 // A worker's rows of the batch, in whole tiles of ``tile`` rows where possible.
