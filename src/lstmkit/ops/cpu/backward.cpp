@@ -178,7 +178,7 @@ template <typename T, typename Cell>
 void backward_direction(const BwdArgs<T>& a, const Worker& w) {
   constexpr int N = Simd<T>::N;
   const int64_t B = a.B, H = a.H, P = a.P, GH = a.GH;
-  const bool by_rows = !a.proj && split_rows(B, w.size);
+  const bool by_rows = !a.proj && split_rows(B, w.size, kMaxRows);
   const Range all = {0, blocks(H, N)};
   const Range units = by_rows ? all : share(blocks(H, N), w.index, w.size);
   const Range cols = a.proj ? share(blocks(P, N), w.index, w.size) : units;

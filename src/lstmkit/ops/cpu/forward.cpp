@@ -179,7 +179,7 @@ template <typename T, typename Cell>
 void forward_direction(const FwdArgs<T>& a, const Worker& w) {
   constexpr int N = Simd<T>::N;
   constexpr int UB = kMaxBlocks / Cell::G;  // unit blocks per panel
-  const bool by_rows = !a.proj && !a.folded && split_rows(a.B, w.size);
+  const bool by_rows = !a.proj && !a.folded && split_rows(a.B, w.size, kMaxRows);
   const int64_t unit_blocks = blocks(a.H, N);
   const Range units = by_rows ? Range{0, unit_blocks} : share(unit_blocks, w.index, w.size);
   const Range rows = by_rows ? row_share(a.B, w.index, w.size, kMaxRows) : Range{0, a.B};

@@ -72,16 +72,16 @@ inline Range share(int64_t n, int index, int size) {
 // Vector blocks of ``lanes`` that n items take.
 inline int64_t blocks(int64_t n, int lanes) { return (n + lanes - 1) / lanes; }
 
-// Whether a time loop's workers split the batch rows rather than the units. By rows, each
-// worker runs the recurrence of its own rows alone: no barrier per step, but every worker
-// reads all of W_hh at every step, which pays once each has a few row tiles to reuse it on.
-constexpr int64_t kRowsPerWorker = 8;
-inline bool split_rows(int64_t batch, int workers, int64_t rows_per_worker = kRowsPerWorker) {
-  return workers > 1 && batch >= rows_per_worker * workers;
+// Whether a time loop's workers split the batch rows rather than the units: once each gets a
+// row tile (``tile`` rows, what the micro-kernel takes at once). By rows, each worker runs the
+// recurrence of its own rows alone, with no barrier per step; every worker then reads all of
+// W_hh at every step, which measured no slower than reading half of it and waiting.
+inline bool split_rows(int64_t batch, int workers, int64_t tile) {
+  return workers > 1 && batch >= tile * workers;
 }
 
 // A worker's rows of the batch, in whole tiles of ``tile`` rows where possible.
-inline Range row_share(int64_t batch, int index, int size, int tile = 4) {
+inline Range row_share(int64_t batch, int index, int size, int64_t tile) {
   const Range tiles = share(blocks(batch, tile), index, size);
   return {std::min(tiles.begin * tile, batch), std::min(tiles.end * tile, batch)};
 }
