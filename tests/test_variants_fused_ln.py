@@ -108,15 +108,12 @@ def test_fused_ln_cell_matches_the_equations(cls):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("cls", [lk.LSTM, lk.GRU], ids=["lstm", "gru"])
-def test_wide_layer_splits_units_over_threads_like_the_reference(cls):
-    """Several unit blocks, a tail block and enough work per step for the loop to split the
-    units of the direction over two threads, whose row statistics must agree."""
-    options = {"zoneout": 0.2, "recurrent_dropout": 0.25, "layer_norm": True}
+def _assert_wide_layer_matches_reference(cls, x, lengths, **kw):
+    """A layer-normalised layer with zoneout and recurrent dropout, H = 101 (several unit
+    blocks and a tail), trained one step: outputs, states and gradients as the reference's."""
+    options = {"zoneout": 0.2, "recurrent_dropout": 0.25, "layer_norm": True, **kw}
     pair = [cls(7, 101, impl=impl, dtype=F64, **options).train() for impl in IMPLS]
     pair[1].load_state_dict(pair[0].state_dict())
-    x = torch.randn(6, 5, 7, dtype=F64)  # B = 5: too few rows to split them (team.h)
-    lengths = torch.tensor([6, 2, 5, 1, 3])
     results = []
     for module in pair:
         torch.manual_seed(3)
@@ -129,6 +126,14 @@ def test_wide_layer_splits_units_over_threads_like_the_reference(cls):
 
 
 @pytest.mark.parametrize("cls", [lk.LSTM, lk.GRU], ids=["lstm", "gru"])
+def test_wide_layer_splits_units_over_threads_like_the_reference(cls):
+    """Enough work per step for the loop to split the units of the direction over two
+    threads, whose row statistics must agree. B = 5: too few rows to split them (team.h)."""
+    x = torch.randn(6, 5, 7, dtype=F64)
+    _assert_wide_layer_matches_reference(cls, x, torch.tensor([6, 2, 5, 1, 3]))
+
+
+@pytest.mark.parametrize("cls", [lk.LSTM, lk.GRU], ids=["lstm", "gru"])
 @pytest.mark.parametrize("threads,bidir", [(2, False), (4, True)])
 def test_threads_split_the_batch_rows_like_the_reference(cls, threads, bidir):
     """B = 19, a row tile per thread or more: each thread normalises and steps its own rows,
@@ -136,23 +141,9 @@ def test_threads_split_the_batch_rows_like_the_reference(cls, threads, bidir):
     saved = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        options = {"zoneout": 0.2, "recurrent_dropout": 0.25, "layer_norm": True}
-        pair = [
-            cls(7, 101, impl=impl, dtype=F64, bidirectional=bidir, **options).train()
-            for impl in IMPLS
-        ]
-        pair[1].load_state_dict(pair[0].state_dict())
         x = torch.randn(5, 19, 7, dtype=F64)
         lengths = torch.tensor([5, 2, 5, 4, 1, 3, 5, 4, 5, 5, 2, 5, 3, 5, 1, 5, 4, 5, 5])
-        results = []
-        for module in pair:
-            torch.manual_seed(3)
-            out, state = module(x, lengths=lengths)
-            state = state if isinstance(state, tuple) else (state,)
-            (out.square().sum() + sum(s.sum() for s in state)).backward()
-            results.append([out, *state, *(p.grad for p in module.parameters())])
-        for a, b in zip(*results, strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+        _assert_wide_layer_matches_reference(cls, x, lengths, bidirectional=bidir)
     finally:
         torch.set_num_threads(saved)
 
