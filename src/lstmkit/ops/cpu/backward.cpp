@@ -179,15 +179,11 @@ void backward_direction(const BwdArgs<T>& a, const Worker& w) {
   constexpr int N = Simd<T>::N;
   const int64_t B = a.B, H = a.H, P = a.P, GH = a.GH;
   const bool by_rows = !a.proj && split_rows(B, w.size, kMaxRows);
-  const Range all = {0, blocks(H, N)};
-  const Range units = by_rows ? all : share(blocks(H, N), w.index, w.size);
+  const Range units = by_rows ? Range{0, blocks(H, N)} : share(blocks(H, N), w.index, w.size);
   const Range cols = a.proj ? share(blocks(P, N), w.index, w.size) : units;
   const Range rows = by_rows ? row_share(B, w.index, w.size, kMaxRows) : Range{0, B};
-  // The columns whose panels of W_hh this worker packs; by rows, whole panels of them.
-  const Range panels = share(blocks(cols.end, kMaxBlocks), w.index, w.size);
-  const Range packs = by_rows ? Range{panels.begin * kMaxBlocks,
-                                     std::min(panels.end * kMaxBlocks, cols.end)}
-                              : cols;
+  // The columns whose panels of W_hh this worker packs.
+  const Range packs = by_rows ? panel_share(cols.end, kMaxBlocks, w.index, w.size) : cols;
   auto same = [](int64_t u, int) { return u; };
   for (int64_t cb = packs.begin; cb < packs.end; cb += kMaxBlocks) {
     const int nb = int(std::min<int64_t>(kMaxBlocks, packs.end - cb));

@@ -136,7 +136,8 @@ void step_units(const FwdArgs<T>& a, const FwdStep<T>& st, Range units, Range ro
     const T* panel = a.packed + ub * N * G * a.P;
     for (int64_t row = rows.begin; row < rows.end; row += kMaxRows) {
       const int mr = int(std::min<int64_t>(kMaxRows, rows.end - row));
-      prefetch_rows<T, G>(st.gates, a.GH, a.H, row, mr, ub * N, std::min<int64_t>(UB * N, a.H - ub * N));
+      const int64_t u0 = ub * N;
+      prefetch_rows<T, G>(st.gates, a.GH, a.H, row, mr, u0, std::min<int64_t>(UB * N, a.H - u0));
       if (a.folded) {
         tile = Tile<T>{};
       } else {
@@ -183,11 +184,7 @@ void forward_direction(const FwdArgs<T>& a, const Worker& w) {
   const int64_t unit_blocks = blocks(a.H, N);
   const Range units = by_rows ? Range{0, unit_blocks} : share(unit_blocks, w.index, w.size);
   const Range rows = by_rows ? row_share(a.B, w.index, w.size, kMaxRows) : Range{0, a.B};
-  // The units whose panels this worker packs; by rows, whole panels, so that every worker
-  // finds each panel where it looks for it.
-  const Range panels = share(blocks(unit_blocks, UB), w.index, w.size);
-  const Range packs =
-      by_rows ? Range{panels.begin * UB, std::min(panels.end * UB, unit_blocks)} : units;
+  const Range packs = by_rows ? panel_share(unit_blocks, UB, w.index, w.size) : units;
   const Range cols = a.proj ? share(blocks(a.P, N), w.index, w.size) : Range{0, 0};
   if (a.direct) direct_gates<T, Cell::G>(a, units);
   pack_own<T, Cell::G>(a, packs, cols);

@@ -47,7 +47,7 @@ void forward_worker(const LnArgs<T>& a, const Worker& w) {
   const Range units = by_rows ? Range{0, blocks(H, N)} : own;
   const Range rows = by_rows ? row_share(B, w.index, w.size, kMaxRows) : Range{0, B};
   // Who writes the per-row statistics: by rows each worker its own, else the first.
-  const Range stats = by_rows ? rows : w.index == 0 ? rows : Range{0, 0};
+  const Range stats = by_rows || w.index == 0 ? rows : Range{0, 0};
   pack_forward(a, own);  // a panel per unit block: any split of them will do
   if (by_rows) w.sync();  // every panel is packed: each worker reads all of them
   std::vector<T> mean(B), rstd(B);
@@ -66,8 +66,10 @@ void forward_worker(const LnArgs<T>& a, const Worker& w) {
       }
     }
     if (!by_rows) w.sync();
-    for (int64_t b = rows.begin; b < rows.end; ++b) row_stats(a.raw + b * GH, GH, mean[b], rstd[b]);
-    std::copy(rstd.begin() + stats.begin, rstd.begin() + stats.end, a.rstd_hh + a.row(t, stats.begin));
+    for (int64_t b = rows.begin; b < rows.end; ++b)
+      row_stats(a.raw + b * GH, GH, mean[b], rstd[b]);
+    std::copy(rstd.begin() + stats.begin, rstd.begin() + stats.end,
+              a.rstd_hh + a.row(t, stats.begin));
     for (int64_t b = rows.begin; b < rows.end; ++b) {  // 2. gates of own units
       for (int64_t ub = units.begin; ub < units.end; ++ub) {
         const int n = int(std::min<int64_t>(N, H - ub * N));
@@ -82,7 +84,8 @@ void forward_worker(const LnArgs<T>& a, const Worker& w) {
       if (!by_rows) w.sync();
       for (int64_t b = rows.begin; b < rows.end; ++b)
         row_stats(a.cn + a.row(t, b) * H, H, mean[b], rstd[b]);
-      std::copy(rstd.begin() + stats.begin, rstd.begin() + stats.end, a.rstd_c + a.row(t, stats.begin));
+      std::copy(rstd.begin() + stats.begin, rstd.begin() + stats.end,
+                a.rstd_c + a.row(t, stats.begin));
       for (int64_t b = rows.begin; b < rows.end; ++b)
         for (int64_t ub = units.begin; ub < units.end; ++ub)
           ln_lstm_output(a, t, b, ub * N, int(std::min<int64_t>(N, H - ub * N)), mean[b],
@@ -182,11 +185,8 @@ void backward_worker(const LnArgs<T>& a, const Worker& w) {
   const int64_t unit_blocks = blocks(H, N);
   const Range units = by_rows ? Range{0, unit_blocks} : share(unit_blocks, w.index, w.size);
   const Range rows = by_rows ? row_share(B, w.index, w.size, kMaxRows) : Range{0, B};
-  // The columns whose panels this worker packs; by rows, whole panels of them.
-  const Range panels = share(blocks(unit_blocks, kMaxBlocks), w.index, w.size);
-  const Range packs = by_rows ? Range{panels.begin * kMaxBlocks,
-                                      std::min(panels.end * kMaxBlocks, unit_blocks)}
-                              : units;
+  // The columns whose panels this worker packs.
+  const Range packs = by_rows ? panel_share(unit_blocks, kMaxBlocks, w.index, w.size) : units;
   auto same = [](int64_t u, int) { return u; };
   for (int64_t cb = packs.begin; cb < packs.end; cb += kMaxBlocks) {
     const int nb = int(std::min<int64_t>(kMaxBlocks, packs.end - cb));

@@ -81,6 +81,13 @@ inline bool split_rows(int64_t batch, int workers, int64_t tile) {
   return workers > 1 && batch >= tile * workers;
 }
 
+// A worker's share of n vector blocks in whole panels of ``per_panel`` blocks: what it packs
+// when the rows are split, so that every worker finds each panel where it looks for it.
+inline Range panel_share(int64_t n, int64_t per_panel, int index, int size) {
+  const Range panels = share(blocks(n, int(per_panel)), index, size);
+  return {std::min(panels.begin * per_panel, n), std::min(panels.end * per_panel, n)};
+}
+
 // A worker's rows of the batch, in whole tiles of ``tile`` rows where possible.
 inline Range row_share(int64_t batch, int index, int size, int64_t tile) {
   const Range tiles = share(blocks(batch, tile), index, size);
