@@ -68,3 +68,33 @@ def test_layer_norm_traces_as_its_ops_forward_and_backward(cls):
     assert sum("ln_fwd" in n for n in op_nodes(program.graph)) == 2
     torch.testing.assert_close(program.module()(x), model(x))
     assert_compiled_matches_eager(model, x)
+
+
+class Decoder(nn.Module):
+    """A loop over a fused cell, as a greedy decoder runs one: each step feeds the next."""
+
+    def __init__(self, cls, **kw):
+        super().__init__()
+        self.cell = cls(4, 4, impl="fused", **kw)
+
+    def forward(self, x):
+        state = None
+        for _ in range(3):
+            state = self.cell(x, state)
+            x = state[0] if isinstance(state, tuple) else state
+        return x
+
+
+@pytest.mark.parametrize(
+    ("cls", "kw"), [(lk.LSTMCell, {}), (lk.GRUCell, {}), (lk.LSTMCell, {"peephole": True})]
+)
+def test_cell_loop_traces_one_op_per_step(cls, kw):
+    """A cell step is the composite lstmkit::cell, which export records as the rnn op it
+    calls (rnn_variant for a variant cell); compile gives eager's outputs and gradients."""
+    torch.manual_seed(0)
+    model = Decoder(cls, **kw)
+    x = torch.randn(2, 4)
+    program = torch.export.export(model.eval(), (x,))
+    assert len(op_nodes(program.graph)) == 3
+    torch.testing.assert_close(program.module()(x), model(x))
+    assert_compiled_matches_eager(model.train(), x)

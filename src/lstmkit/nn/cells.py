@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from ..ops import dispatch
 from ..ops.spec import RNNSpec
+from ..ops.stack import State
 from ..ops.weights import PARAM_STEMS, LayerWeights
 from . import checks
 from .init import check_forget_bias, check_init, reset_
@@ -72,9 +73,12 @@ class RNNCellBase(nn.Module):
         dispatch.choose_impl(self.spec, impl)
         self.init = check_init(init)
         self.forget_bias = check_forget_bias(self.spec, forget_bias)
-        for stem, shape in self.spec.param_shapes(0).items():
+        shapes = self.spec.param_shapes(0)
+        for stem, shape in shapes.items():
             param = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
             self.register_parameter(stem, param)
+        self._slots = tuple(i for i, stem in enumerate(PARAM_STEMS) if stem in shapes)
+        self._stems = tuple(PARAM_STEMS[i] for i in self._slots)
         self.reset_parameters()
 
     input_size = property(lambda self: self.spec.input_size)
@@ -82,7 +86,10 @@ class RNNCellBase(nn.Module):
     bias = property(lambda self: self.spec.bias)
 
     def weights(self) -> LayerWeights:
-        return LayerWeights(*lookup(self, PARAM_STEMS))
+        values: list[Tensor | None] = [None] * len(PARAM_STEMS)
+        for slot, found in zip(self._slots, lookup(self, self._stems), strict=True):
+            values[slot] = found  # only the stems this configuration has (see __init__)
+        return LayerWeights(*values)
 
     def reset_parameters(self, init: str | None = None) -> None:
         """Re-draw every parameter with ``init`` (default: the scheme given at construction)."""
@@ -117,21 +124,26 @@ class RNNCellBase(nn.Module):
         sizes = self.spec.state_sizes()
         if hx is None:
             state = tuple(x.new_zeros(x.shape[0], size) for size in sizes)
-        else:
-            names = ("hx[0] (h)", "hx[1] (c)", "hx[2] (q)") if self.mode == "lstm" else ("hx",)
-            lead = (x.shape[0],) if batched else ()
-            if len(sizes) == 3 and isinstance(hx, tuple | list) and len(hx) == 2:
-                hx = (*hx, x.new_zeros(*lead, sizes[2]))  # FGR: the gates start at zero
-            letters = ("H", "H", "3H")[: len(sizes)]
-            meanings = [f"(B, {n})" if batched else f"({n},)" for n in letters]
-            shapes = [(*lead, size) for size in sizes]
-            state = checks.check_state(names[: len(sizes)], hx, shapes, meanings, w.w_ih)
-            if not batched:
-                state = tuple(s.unsqueeze(0) for s in state)
+        else:  # the common case is checked quickly; anything else with messages
+            fits = batched and checks.fitting_states(hx, x.shape[0], sizes, w.w_ih)
+            state = fits or self._check_state(hx, x, batched, w)
         state = dispatch.cell(self.spec, x, state, w, self.impl, self.training)
         if not batched:
             state = tuple(s.squeeze(0) for s in state)
         return state if self.mode == "lstm" else state[0]
+
+    def _check_state(self, hx: Any, x: Tensor, batched: bool, w: LayerWeights) -> State:
+        """hx checked against x (B, I), with a message naming what is wrong."""
+        sizes = self.spec.state_sizes()
+        names = ("hx[0] (h)", "hx[1] (c)", "hx[2] (q)") if self.mode == "lstm" else ("hx",)
+        lead = (x.shape[0],) if batched else ()
+        if len(sizes) == 3 and isinstance(hx, tuple | list) and len(hx) == 2:
+            hx = (*hx, x.new_zeros(*lead, sizes[2]))  # FGR: the gates start at zero
+        letters = ("H", "H", "3H")[: len(sizes)]
+        meanings = [f"(B, {n})" if batched else f"({n},)" for n in letters]
+        shapes = [(*lead, size) for size in sizes]
+        state = checks.check_state(names[: len(sizes)], hx, shapes, meanings, w.w_ih)
+        return state if batched else tuple(s.unsqueeze(0) for s in state)
 
     @classmethod
     def from_torch(cls, module: nn.Module, **kwargs: Any) -> RNNCellBase:

@@ -123,6 +123,24 @@ def check_state(
     return states
 
 
+def fitting_states(
+    hx: object, batch: int, sizes: Sequence[int], weight: Tensor
+) -> tuple[Tensor, ...] | None:
+    """``hx`` as a tuple of states if it already is what a cell takes: a (B, S) tensor for
+    one state, else a tuple or list of them, one per size, with the weight's dtype and
+    device; None otherwise. A quick test for the common case, building no message:
+    :func:`check_state` says what is wrong."""
+    states = (hx,) if len(sizes) == 1 else hx
+    if not isinstance(states, tuple | list) or len(states) != len(sizes):
+        return None
+    for s, size in zip(states, sizes, strict=True):
+        if not isinstance(s, Tensor) or s.shape != (batch, size):
+            return None
+        if s.dtype != weight.dtype or s.device != weight.device:
+            return None
+    return tuple(states)
+
+
 def as_lengths(lengths: object, batch: int, steps: int) -> Tensor:
     """Valid steps per sequence as a (B,) int64 CPU tensor, each in [1, T].
 

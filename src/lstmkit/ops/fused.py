@@ -40,7 +40,7 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from . import cpu, fused_ln, fused_variants
+from . import cpu, fused_ln, fused_variants, variants
 from .spec import VARIANT_MODES, RNNSpec
 from .stack import State, stack_whole_layers
 from .weights import LayerWeights
@@ -124,8 +124,9 @@ def run_layer(
     if spec.layer_norm:
         return fused_ln.run_layer(spec, x, state, weights, lengths, training)
     lstm = spec.mode == "lstm"
+    code, variant = _codes(spec)
     extra = []  # a variant's extra tensors
-    if fused_variants.is_variant(spec):
+    if variant:
         noises = fused_variants.draw(spec, x.shape[0], state, training)
         extra = fused_variants.extra_tensors(weights, noises, x)
     args = (
@@ -138,7 +139,7 @@ def run_layer(
         [w.b_hh for w in weights] if spec.bias else [],
         [w.w_hr for w in weights] if spec.proj_size else [],
         lengths,
-        cell_code(spec),
+        code,
     )
     if extra:  # a variant LSTM: its peepholes and zoneout keep values (fused_variants.py)
         out, h_n, c_n = torch.ops.lstmkit.rnn_variant(*args, extra)
@@ -175,7 +176,33 @@ def rnn(
 
 
 def cell(spec: RNNSpec, x: Tensor, state: State, w: LayerWeights, training: bool = False) -> State:
-    """One step: x (B, I), state ((B, S), ...) -> new state, as a sequence of one step."""
-    one = tuple(s.unsqueeze(0) for s in state)  # each (1, B, S)
-    _, new = run_layer(spec, x.unsqueeze(0), one, [w], None, training)
-    return tuple(s.squeeze(0) for s in new)  # each (B, S)
+    """One step: x (B, I), state ((B, S), ...) -> new state, as a sequence of one step.
+
+    One call of ``torch.ops.lstmkit.cell``, which makes the step a sequence in C++.
+    """
+    if spec.layer_norm:
+        one = tuple(s.unsqueeze(0) for s in state)  # each (1, B, S)
+        _, new = fused_ln.run_layer(spec, x.unsqueeze(0), one, [w], None, training)
+        return tuple(s.squeeze(0) for s in new)  # each (B, S)
+    code, variant = _codes(spec)
+    extra = []
+    if variant:  # the noise of a sequence of one step, as the reference draws it
+        noise = variants.draw_noise(spec, 1, state, training)
+        extra = fused_variants.extra_tensors([w], [noise], x)
+    lstm = spec.mode == "lstm"
+    c = state[1] if lstm else None
+    h, c = torch.ops.lstmkit.cell(x, state[0], c, w.w_ih, w.w_hh, w.b_ih, w.b_hh, code, extra)
+    return (h, c) if lstm else (h,)
+
+
+_CODES: dict[RNNSpec, tuple[int, bool]] = {}
+
+
+def _codes(spec: RNNSpec) -> tuple[int, bool]:
+    """(cell_code(spec), is_variant(spec)), kept per spec (a cell asks on every step)."""
+    found = _CODES.get(spec)
+    if found is None:
+        if len(_CODES) >= 256:
+            _CODES.clear()
+        found = _CODES[spec] = (cell_code(spec), fused_variants.is_variant(spec))
+    return found

@@ -118,6 +118,15 @@ class RNNSpec:
             raise ValueError(f"dropout: expected a number in [0, 1], got {d!r}")
         _check_variants(self)
 
+    def __hash__(self) -> int:
+        # Computed once: the dispatch looks a module's spec up on every call, and a frozen
+        # dataclass would hash all of its fields each time.
+        found = self.__dict__.get("_hash")
+        if found is None:
+            found = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            object.__setattr__(self, "_hash", found)
+        return found
+
     @property
     def gate_count(self) -> int:
         """Gate blocks in ``weight_ih``: 4 for LSTM (i, f, g, o), 3 for GRU (r, z, n), 1 for RNN."""

@@ -171,8 +171,8 @@ void direct_gates(const FwdArgs<T>& a, Range units) {
     T* out = a.gates + r0;
     dot_rows(a.x, a.I, a.B, a.w_ih + r0 * a.I, a.I, a.I, n, out, a.GH, false);
     dot_rows(a.h_in, a.P, a.B, a.w_hh + r0 * a.P, a.P, a.P, n, out, a.GH, true);
-    for (int64_t b = 0; b < a.B && a.bias; ++b)
-      for (int64_t u = 0; u < n; ++u) out[b * a.GH + u] += a.bias[r0 + u];
+    for (int64_t b = 0; b < a.B && a.b_ih; ++b)
+      for (int64_t u = 0; u < n; ++u) out[b * a.GH + u] += a.b_ih[r0 + u] + a.b_hh[r0 + u];
   }
 }
 

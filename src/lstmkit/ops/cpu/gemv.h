@@ -4,7 +4,8 @@
 // element and row: it is bound by reading the weights, not by arithmetic. Packing them into
 // panels first (gemm.h) would read them twice, so this reads W's rows where they are
 // (row-major, K contiguous) and forms dot products, WR rows of W against up to kMaxRows
-// rows of A at a time, reducing the lanes at the end.
+// rows of A at a time (16 rows of W for one row of A with AVX-512), reducing the lanes at
+// the end.
 #pragma once
 
 #include <algorithm>
@@ -15,13 +16,29 @@
 
 namespace lstmkit {
 
-constexpr int kDotRows = kVecBytes == 64 ? 4 : 2;  // WR: rows of W per pass
+// Accumulators a pass may hold: BR rows of A x WR rows of W, half the vector registers.
+constexpr int kDotAccs = kVecBytes == 64 ? 16 : 8;
 
-template <typename T>
-inline T lane_sum(vec<T> v) {
-  T s = T(0);
-  for (int i = 0; i < Simd<T>::N; ++i) s += v[i];
-  return s;
+// WR for BR rows of A: the most rows of W (a power of two, at most the lanes) that fit.
+template <typename T, int BR>
+constexpr int dot_pass_rows() {
+  int wr = 1;
+  while (wr * 2 * BR <= kDotAccs && wr * 2 <= Simd<T>::N) wr *= 2;
+  return wr;
+}
+
+// Sums the lanes of each of v[0 .. n) at once: each level adds the halves of a pair of
+// vectors into one (swap_blocks), so after log2(n) levels one vector holds every row's
+// partial sums, and the last levels add those within it. Lane r * (N / n) of v[0] ends
+// with the sum of v[r]. (Summing each vector lane by lane took longer than its products.)
+template <typename T, int S, int n>
+inline void sum_lanes(vec<T>* v) {
+  for (int i = 0; i < std::max(1, n / 2); ++i) {
+    vec<T> a = v[i], b = v[n > 1 ? i + n / 2 : i];
+    swap_blocks<T, S>(a, b);
+    v[i] = a + b;
+  }
+  if constexpr (S > 1) sum_lanes<T, S / 2, std::max(1, n / 2)>(v);
 }
 
 // out[b * ldo + r] (+)= sum_k A[b * lda + k] * W[r * ldw + k] for b < BR, r < WR.
@@ -29,31 +46,34 @@ template <typename T, int BR, int WR>
 inline void dot_tile(const T* A, int64_t lda, const T* W, int64_t ldw, int64_t K, T* out,
                      int64_t ldo, bool accumulate) {
   constexpr int N = Simd<T>::N;
-  vec<T> acc[WR][BR];
-  for (int r = 0; r < WR; ++r)
-    for (int b = 0; b < BR; ++b) acc[r][b] = vec<T>{};
+  vec<T> acc[BR][WR];
+  for (int b = 0; b < BR; ++b)
+    for (int r = 0; r < WR; ++r) acc[b][r] = vec<T>{};
   for (int64_t k = 0; k < K; k += N) {
     const int n = int(std::min<int64_t>(N, K - k));
     vec<T> a[BR];
     for (int b = 0; b < BR; ++b) a[b] = load_n(A + b * lda + k, n);
     for (int r = 0; r < WR; ++r) {
       const vec<T> w = load_n(W + r * ldw + k, n);
-      for (int b = 0; b < BR; ++b) acc[r][b] += a[b] * w;
+      for (int b = 0; b < BR; ++b) acc[b][r] += a[b] * w;
     }
   }
-  for (int b = 0; b < BR; ++b)
+  for (int b = 0; b < BR; ++b) {
+    sum_lanes<T, N / 2, WR>(acc[b]);
     for (int r = 0; r < WR; ++r) {
       T& o = out[b * ldo + r];
-      o = (accumulate ? o : T(0)) + lane_sum<T>(acc[r][b]);
+      o = (accumulate ? o : T(0)) + acc[b][0][r * (N / WR)];
     }
+  }
 }
 
 template <typename T, int BR>
 inline void dot_rows_b(const T* A, int64_t lda, const T* W, int64_t ldw, int64_t K,
                        int64_t rows, T* out, int64_t ldo, bool accumulate) {
+  constexpr int WR = dot_pass_rows<T, BR>();
   int64_t r = 0;
-  for (; r + kDotRows <= rows; r += kDotRows)
-    dot_tile<T, BR, kDotRows>(A, lda, W + r * ldw, ldw, K, out + r, ldo, accumulate);
+  for (; r + WR <= rows; r += WR)
+    dot_tile<T, BR, WR>(A, lda, W + r * ldw, ldw, K, out + r, ldo, accumulate);
   for (; r < rows; ++r) dot_tile<T, BR, 1>(A, lda, W + r * ldw, ldw, K, out + r, ldo, accumulate);
 }
 

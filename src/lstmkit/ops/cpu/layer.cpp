@@ -146,7 +146,8 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
     if (direct) {
       a.direct = true, a.I = d.I, a.x = buf.hold(x2), a.w_ih = buf.hold(w_ih[k]);
       a.h_in = buf.hold(recurrent_input(var, k, h0[k]));
-      a.bias = b_ih.empty() ? nullptr : buf.hold(b_ih[k] + b_hh[k]);
+      a.b_ih = b_ih.empty() ? nullptr : buf.hold(b_ih[k]);
+      a.b_hh = b_hh.empty() ? nullptr : buf.hold(b_hh[k]);
     } else {
       Tensor g = at::from_blob(gates, {d.T * B, GH}, x2.options());  // (T * B, GH)
       input_projection(x2, w_ih[k], b_ih, b_hh, k, cell, H, g);

@@ -165,6 +165,31 @@ std::tuple<Tensor, Tensor, Tensor> rnn_autograd(const Tensor& x, const Tensor& h
 
 // How many threads a time loop's team gets when it asks for ``threads`` (for tests: a
 // build without OpenMP would quietly run every loop on one thread).
+// One step of a cell, x (B, I), h (B, P), c (B, H), as a sequence of one step of one
+// direction. A composite: autograd and the tracers see the rnn / rnn_variant call inside it;
+// it exists because the views cost a few microseconds each from Python, as much as a small
+// step. Returns (h', c'); c' is empty for the GRU and the RNN.
+std::tuple<Tensor, Tensor> cell_step(const Tensor& x, const Tensor& h, const OptTensor& c,
+                                     const Tensor& w_ih, const Tensor& w_hh,
+                                     const OptTensor& b_ih, const OptTensor& b_hh, int64_t cell,
+                                     TensorList var) {
+  TORCH_CHECK(x.dim() == 2 && h.dim() == 2, "lstmkit::cell: x and h must be (B, I) and (B, P)");
+  const Tensors bi = b_ih ? Tensors{*b_ih} : Tensors{}, bh = b_hh ? Tensors{*b_hh} : Tensors{};
+  const OptTensor c0 = c ? OptTensor(c->unsqueeze(0)) : std::nullopt;
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("lstmkit::rnn_variant", "")
+                             .typed<decltype(rnn_variant_cpu)>();
+  static const auto plain = c10::Dispatcher::singleton()
+                                .findSchemaOrThrow("lstmkit::rnn", "")
+                                .typed<decltype(rnn_cpu)>();
+  auto [out, h_n, c_n] =
+      var.empty() ? plain.call(x.unsqueeze(0), h.unsqueeze(0), c0, {w_ih}, {w_hh}, bi, bh, {},
+                               std::nullopt, cell)
+                  : op.call(x.unsqueeze(0), h.unsqueeze(0), c0, {w_ih}, {w_hh}, bi, bh, {},
+                            std::nullopt, cell, var);
+  return {h_n.squeeze(0), c ? c_n.squeeze(0) : c_n.view({-1})};
+}
+
 int64_t team_size(int64_t threads) {
   std::atomic<int> size{0};
   run_team(1, int(threads), [&](const Worker& w) {
@@ -194,6 +219,9 @@ TORCH_LIBRARY(lstmkit, m) {
       "Tensor? lengths, Tensor ws, int cell, bool need_input, bool need_weights, "
       "Tensor[] var) -> "
       "(Tensor, Tensor, Tensor, Tensor[], Tensor[], Tensor[], Tensor[], Tensor[], Tensor[])");
+  m.def(
+      "cell(Tensor x, Tensor h, Tensor? c, Tensor w_ih, Tensor w_hh, Tensor? b_ih, "
+      "Tensor? b_hh, int cell, Tensor[] var) -> (Tensor, Tensor)");
   m.def("team_size(int threads) -> int", &lstmkit::team_size);
   // The large products of a layer (matmul.h), for tests and measurements.
   m.def("product(Tensor a, bool ta, Tensor b, bool tb, Tensor? bias) -> Tensor");
@@ -208,6 +236,10 @@ TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
                        const std::optional<at::Tensor>& bias) {
     return lstmkit::product(a, ta, b, tb, bias);
   });
+}
+
+TORCH_LIBRARY_IMPL(lstmkit, CompositeImplicitAutograd, m) {
+  m.impl("cell", &lstmkit::cell_step);
 }
 
 TORCH_LIBRARY_IMPL(lstmkit, Autograd, m) {

@@ -45,7 +45,8 @@ struct FwdArgs {
   const T* x = nullptr;     // (B, I)
   const T* w_ih = nullptr;  // (GH, I)
   const T* h_in = nullptr;  // (B, P) what W_hh multiplies
-  const T* bias = nullptr;  // (GH,) b_ih + b_hh, or nullptr
+  const T* b_ih = nullptr;  // (GH,) or nullptr: gates += b_ih + b_hh
+  const T* b_hh = nullptr;
 };
 
 template <typename T>
