@@ -127,7 +127,11 @@ def markdown(result: dict, command: str) -> str:
     ]
     out += variant_markdown(result.get("variants", []))
     out += ["## One step at B = 1, H = 256 (no_grad)", "", "| what | microseconds |", "|---|---|"]
-    out += [f"| {k} | {v * 1e6:.1f} |" for k, v in result["latency"].items()]
+    lat = result["latency"]
+    out += [f"| {k} | {v * 1e6:.1f} |" for k, v in lat.items()]
+    ours, theirs = lat.get("lstmkit LSTMCell(impl='fused') call"), lat.get("torch LSTMCell call")
+    if ours and theirs:
+        out += ["", f"lstmkit call / torch call: {ours / theirs:.2f} (goal <= 0.33)"]
     return "\n".join(out) + "\n"
 
 

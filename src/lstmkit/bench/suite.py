@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .. import nn as lk
-from .timing import interleaved, per_call
+from .timing import interleaved, per_call, per_call_interleaved
 
 BATCHES = (1, 8, 32, 128)
 HIDDEN = (64, 128, 256, 512)
@@ -141,16 +141,16 @@ def latency(hidden: int = 256) -> dict[str, float]:
     xs = torch.randn(1000, 1, hidden)
     w = [getattr(seq_torch, f"{n}_l0").detach() for n in ("weight_ih", "weight_hh")]
     b = [getattr(seq_torch, f"{n}_l0").detach() for n in ("bias_ih", "bias_hh")]
-    h0 = torch.zeros(1, 1, hidden)
-    one = xs[:1]
     with torch.no_grad():
-        result = {
-            "torch LSTMCell call": per_call(lambda: cell(x, (h, h))),
-            "lstmkit LSTMCell(impl='fused') call": per_call(lambda: ours(x, (h, h))),
-            "fused op, one step (T = 1)": per_call(
-                lambda: torch.ops.lstmkit.rnn(one, h0, h0, w[:1], w[1:], b[:1], b[1:], [], None, 0)
-            ),
-            "fused LSTM, per step of T = 1000": per_call(lambda: seq_ours(xs), 3, 5) / 1000,
-            "torch LSTM, per step of T = 1000": per_call(lambda: seq_torch(xs), 3, 5) / 1000,
-        }
+        result = per_call_interleaved(
+            {
+                "torch LSTMCell call": lambda: cell(x, (h, h)),
+                "lstmkit LSTMCell(impl='fused') call": lambda: ours(x, (h, h)),
+                "fused op alone (lstmkit::cell)": lambda: torch.ops.lstmkit.cell(
+                    x, h, h, *w, *b, 0, []
+                ),
+            }
+        )
+        result["fused LSTM, per step of T = 1000"] = per_call(lambda: seq_ours(xs), 3, 5) / 1000
+        result["torch LSTM, per step of T = 1000"] = per_call(lambda: seq_torch(xs), 3, 5) / 1000
     return result

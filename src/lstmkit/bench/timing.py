@@ -70,6 +70,20 @@ def per_call(fn: Callable[[], object], calls: int = 200, repeats: int = 7) -> fl
     return statistics.median(loops)
 
 
+def per_call_interleaved(
+    fns: dict[str, Callable[[], object]], calls: int = 100, rounds: int = 15
+) -> dict[str, float]:
+    """Median time (s) of one call of each fast function: loops of ``calls`` calls, the
+    functions' loops taken in turns for ``rounds`` rounds (as :func:`interleaved` does)."""
+    loops: dict[str, list[float]] = {k: [] for k in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            loops[name].append(per_call(fn, calls, 1))
+    return {k: statistics.median(v) for k, v in loops.items()}
+
+
 def sgemm_peak(size: int = 2048) -> float:
     """GFLOP/s of a large float32 matrix product with all of torch's threads."""
     a, b = torch.randn(size, size), torch.randn(size, size)
