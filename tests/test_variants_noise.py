@@ -11,7 +11,7 @@ import torch
 
 from helpers import assert_parity, run_ours
 from lstmkit import nn as lk
-from lstmkit.ops import variants
+from lstmkit.ops import fused, fused_variants, variants
 from variant_cases import F64, LENGTHS, H, I, T, build, inputs, states
 from variant_oracle import Oracle, capture_masks
 
@@ -195,3 +195,34 @@ def test_padded_steps_do_not_move_the_state_in_training(mode):
         torch.testing.assert_close(h_n[0, b], out[n - 1, b, :H], rtol=0, atol=0)
         torch.testing.assert_close(h_n[1, b], out[0, b, H:], rtol=0, atol=0)
         assert not out[n:, b].any()
+
+
+@pytest.mark.skipif(not fused.available(), reason="fused kernels could not be built")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [("lstm", {"zoneout": (0.3, 0.6)}), ("gru", {"zoneout": 0.4}),
+     ("lstm", {"zoneout": (0.2, 0.5), "layer_norm": True, "peephole": True})],
+)  # fmt: skip
+def test_kernels_form_the_hashed_zoneout_masks_they_are_given(mode, options, dtype, monkeypatch):
+    """The fused kernels form zoneout's masks from (seed, thr) in place; given the same masks
+    as (T, B, H) tensors (HashedKeep.tensor, the torch ops' version of the hash) instead,
+    they compute bit for bit the same outputs and gradients."""
+    model = build(CLASSES[mode], I, H, bidirectional=True, impl="fused", **options)
+    model = model.to(dtype).train()
+    x = torch.randn(T, 3, I, dtype=dtype)
+    keep = fused_variants._keep
+
+    def as_masks(k, like):  # what the kernels get: (T, B, H) masks instead of the code
+        return keep(k.tensor() if isinstance(k, variants.HashedKeep) else k, like)
+
+    results = []
+    for materialise in (False, True):
+        if materialise:
+            monkeypatch.setattr(fused_variants, "_keep", as_masks)
+        torch.manual_seed(5)
+        out, _ = model(x, lengths=[T, T - 2, 1])
+        grads = torch.autograd.grad(out.square().sum(), list(model.parameters()))
+        results.append([out, *grads])
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)

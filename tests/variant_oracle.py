@@ -125,7 +125,9 @@ class Oracle(nn.Module):
         if self.captured is None or not self.captured.noises:
             return z
         mask = getattr(self.captured.noises[k], which)
-        return z if mask is None or isinstance(mask, float) else mask[t, b]
+        if mask is None or isinstance(mask, float):
+            return z
+        return (mask if isinstance(mask, torch.Tensor) else mask.tensor())[t, b]
 
     def rec_mask(self, k, b):
         if self.captured is None or not self.captured.noises:

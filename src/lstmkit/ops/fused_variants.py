@@ -103,10 +103,13 @@ def cell_code(spec: RNNSpec) -> int:
     )
 
 
-def _keep(keep: Tensor | float | None, like: Tensor) -> Tensor:
-    """A zoneout keep value as the kernel reads it: empty (off), one number, (T, B, H) masks."""
+def _keep(keep: variants.HashedKeep | Tensor | float | None, like: Tensor) -> Tensor:
+    """A zoneout keep value as the kernel reads it: empty (off), one number, (T, B, H) masks,
+    or the (2,) int64 code of hashed masks."""
     if keep is None:
         return like.new_empty(0)
+    if isinstance(keep, variants.HashedKeep):
+        return keep.code
     if isinstance(keep, Tensor):
         return keep.contiguous()
     return like.new_full((1,), keep)

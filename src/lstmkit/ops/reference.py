@@ -159,7 +159,7 @@ def cell(spec: RNNSpec, x: Tensor, state: State, w: LayerWeights, training: bool
     With ``training`` the variants' noise is drawn as for a sequence of one step.
     """
     gi = variants.input_projection(spec, x, w)  # (B, G*H)
-    noise = variants.draw_noise(spec, 1, state, training).at(0)
+    noise = variants.draw_noise(spec, 1, state, training).materialised().at(0)
     return step_function(spec)(gi, state, w, noise)[1]
 
 
@@ -217,7 +217,7 @@ def run_layer(
         (out, state): out (T, B, P or H) in the input's time order, and the final state.
     """
     gi = variants.input_projection(spec, x, w)  # (T, B, G*H): one matmul over all steps
-    noise = variants.draw_noise(spec, x.shape[0], state, training)
+    noise = variants.draw_noise(spec, x.shape[0], state, training).materialised()
     step = step_function(spec)
     steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
     outs: list[Tensor] = [gi] * x.shape[0]  # placeholders, every slot is overwritten

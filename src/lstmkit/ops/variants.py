@@ -87,23 +87,78 @@ ACTIVATION_FNS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
+_M32 = 0xFFFFFFFF
+
+
+def _mul32(x: Tensor, c: int) -> Tensor:
+    """(x * c) mod 2^32 for x < 2^32 in int64, without overflowing int64."""
+    return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & _M32
+
+
+def _hash32(x: Tensor) -> Tensor:
+    """An integer hash of 32-bit values held in int64 (the one keep_of in variant_cells.h uses)."""
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+class HashedKeep(NamedTuple):
+    """Zoneout keep masks (1 keeps the previous value) drawn from each element's index.
+
+    Element i of the flat (T, B, S) masks is 1 where ``hash(seed + i) >> 8 < thr``, so a
+    mask is kept with probability ``thr / 2^24``. The fused kernels form these values in
+    place, as they need them, instead of reading (T, B, S) masks (drawing those with torch's
+    generator cost as much as the whole forward pass); the seed comes from torch's generator,
+    so ``torch.manual_seed`` makes them reproducible.
+
+    Example:
+        >>> keep = HashedKeep.draw(0.5, (3, 2, 4), torch.float32)
+        >>> keep.tensor().shape
+        torch.Size([3, 2, 4])
+    """
+
+    code: Tensor  # (2,) int64: the seed and thr
+    shape: tuple[int, int, int]
+    dtype: torch.dtype
+
+    @staticmethod
+    def draw(z: float, shape: tuple[int, int, int], dtype: torch.dtype, device=None) -> HashedKeep:
+        seed = torch.randint(0, 2**32, (1,), dtype=torch.int64, device=device)
+        thr = seed.new_full((1,), round(z * 2**24))
+        return HashedKeep(torch.cat([seed, thr]), tuple(shape), dtype)
+
+    def tensor(self) -> Tensor:
+        """The masks, (T, B, S), 0 or 1."""
+        count = self.shape[0] * self.shape[1] * self.shape[2]
+        index = torch.arange(count, dtype=torch.int64, device=self.code.device)
+        bits = _hash32((index + self.code[0]) & _M32)
+        return ((bits >> 8) < self.code[1]).to(self.dtype).view(self.shape)
+
+
 class Noise(NamedTuple):
     """The random parts of a sequence (or, after :meth:`at`, of one step).
 
     Attributes:
         recurrent_mask: (B, P or H) scaled 0/1 mask on h_{t-1} before W_hh, or None.
-        keep_c: zoneout of c: (T, B, H) 0/1 masks in training (1 keeps c_{t-1}), the
-            probability z_c in evaluation, or None when off. After ``at(t)``: (B, H).
+        keep_c: zoneout of c: (T, B, H) 0/1 masks in training (1 keeps c_{t-1}; a
+            :class:`HashedKeep`), the probability z_c in evaluation, or None when off. After
+            ``at(t)``: (B, H).
         keep_h: the same for h, (T, B, P or H).
     """
 
     recurrent_mask: Tensor | None = None
-    keep_c: Tensor | float | None = None
-    keep_h: Tensor | float | None = None
+    keep_c: HashedKeep | Tensor | float | None = None
+    keep_h: HashedKeep | Tensor | float | None = None
 
     def at(self, t: int) -> Noise:
-        """The noise of step ``t``."""
+        """The noise of step ``t`` (of :meth:`materialised` noise)."""
         return Noise(self.recurrent_mask, _step_of(self.keep_c, t), _step_of(self.keep_h, t))
+
+    def materialised(self) -> Noise:
+        """The same noise with hashed zoneout masks as (T, B, S) tensors."""
+        return Noise(self.recurrent_mask, _tensor_of(self.keep_c), _tensor_of(self.keep_h))
 
 
 NO_NOISE = Noise()
@@ -111,6 +166,10 @@ NO_NOISE = Noise()
 
 def _step_of(keep: Tensor | float | None, t: int) -> Tensor | float | None:
     return keep[t] if isinstance(keep, Tensor) else keep
+
+
+def _tensor_of(keep: HashedKeep | Tensor | float | None) -> Tensor | float | None:
+    return keep.tensor() if isinstance(keep, HashedKeep) else keep
 
 
 def changes_step(spec: RNNSpec) -> bool:
@@ -137,9 +196,9 @@ def draw_noise(spec: RNNSpec, steps: int, state: tuple[Tensor, ...], training: b
         mask = torch.empty_like(h).bernoulli_(keep) / keep  # (B, S): one per sequence
     keep_c = keep_h = None
     if z_c:
-        keep_c = state[1].new_empty(steps, *state[1].shape).bernoulli_(z_c)  # (T, B, H)
+        keep_c = HashedKeep.draw(z_c, (steps, *state[1].shape), h.dtype, h.device)  # (T, B, H)
     if z_h:
-        keep_h = h.new_empty(steps, *h.shape).bernoulli_(z_h)  # (T, B, S)
+        keep_h = HashedKeep.draw(z_h, (steps, *h.shape), h.dtype, h.device)  # (T, B, S)
     return Noise(mask, keep_c, keep_h)
 
 

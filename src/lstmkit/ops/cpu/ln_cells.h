@@ -151,12 +151,6 @@ inline void ln_store_state(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0,
   if (a.masked) store_n(a.masked + b * H + u0, h * load_n(a.var->rmask + b * H + u0, n), n);
 }
 
-// Zoneout's keep value (mask, constant or off -> 0) of step t, row b, units u0...
-template <typename T>
-inline vec<T> ln_keep(bool on, const T* mask, T z, int64_t at, int n) {
-  return on ? keep_of(mask, z, at, n) : vec<T>{};
-}
-
 // Forward, LSTM, phase 2: h' = o * φ(γ_c ĉ + β_c), zoneout, the new state.
 template <typename T>
 void ln_lstm_output(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n, T mean,
@@ -173,8 +167,8 @@ void ln_lstm_output(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n,
   const vec<T> y = load_n(a.g_c + u0, n) * ch + load_n(a.b_c + u0, n);
   const vec<T> h = load_n(a.act + SB * a.GH + 3 * H + u0, n) * activate<T>(v.act_h, y);
   const int64_t at = TB * H + u0;
-  const vec<T> kc = ln_keep(v.zone_c, v.keep_c, v.z_c, at, n);
-  const vec<T> kh = ln_keep(v.zone_h, v.keep_h, v.z_h, at, n);
+  const vec<T> kc = v.keep_c.at(at, n);
+  const vec<T> kh = v.keep_h.at(at, n);
   ln_store_state(a, t, b, u0, n, kh * hp + (one - kh) * h, kc * cp + (one - kc) * c);
 }
 
@@ -202,7 +196,7 @@ void ln_gru_step(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n, T 
   const vec<T> r = activate<T>(v.act_gate, load_n(gx + u0, n) + hh[0]);
   const vec<T> z = activate<T>(v.act_gate, load_n(gx + H + u0, n) + hh[1]);
   const vec<T> nn = activate<T>(v.act_g, load_n(gx + 2 * H + u0, n) + r * hh[2]);
-  const vec<T> kh = ln_keep(v.zone_h, v.keep_h, v.z_h, TB * H + u0, n);
+  const vec<T> kh = v.keep_h.at(TB * H + u0, n);
   const vec<T> h = (one - z) * nn + z * hp;
   store_n(act, r, n), store_n(act + H, z, n), store_n(act + 2 * H, nn, n);
   store_n(a.hn + SB * H + u0, hh[2], n);
@@ -229,7 +223,7 @@ inline LnOutGrad<T> ln_out_grad(const LnArgs<T>& a, int64_t t, int64_t b, int64_
   const int64_t H = a.H, TB = t * a.B + b;
   LnOutGrad<T> g;
   g.dh = ln_dh(a, t, b, u0, n);
-  const vec<T> kh = ln_keep(v.zone_h, v.keep_h, v.z_h, TB * H + u0, n);
+  const vec<T> kh = v.keep_h.at(TB * H + u0, n);
   g.dh_new = (splat<T>(T(1)) - kh) * g.dh;
   const vec<T> ch = load_n(a.chat + TB * H + u0, n);
   g.phi = activate<T>(v.act_h, load_n(a.g_c + u0, n) * ch + load_n(a.b_c + u0, n));
@@ -257,7 +251,7 @@ void ln_lstm_backward(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int 
   const vec<T> gg = load_n(act + 2 * H, n), o = load_n(act + 3 * H, n);
   const vec<T> cp = load_n(a.cs + prev * a.B * H + b * H + u0, n);
   const vec<T> da_o = g.dh_new * g.phi * slope<T>(v.act_gate, o);
-  const vec<T> kc = ln_keep(v.zone_c, v.keep_c, v.z_c, TB * H + u0, n);
+  const vec<T> kc = v.keep_c.at(TB * H + u0, n);
   const vec<T> dc_t = load_n(a.dc + b * H + u0, n);
   const vec<T> dcn = (one - kc) * dc_t + dln + da_o * ld_n(v.p_o, u0, n);
   const vec<T> da_i = dcn * gg * slope<T>(v.act_gate, i);
@@ -268,7 +262,7 @@ void ln_lstm_backward(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int 
   store_n(d + 2 * H, dcn * i * slope<T>(v.act_g, gg), n);
   store_n(d + 3 * H, da_o, n);
   store_n(a.dc + b * H + u0, dcp, n);
-  const vec<T> kh = ln_keep(v.zone_h, v.keep_h, v.z_h, TB * H + u0, n);
+  const vec<T> kh = v.keep_h.at(TB * H + u0, n);
   store_n(a.dh_direct + b * H + u0, kh * g.dh, n);
 }
 
@@ -280,7 +274,7 @@ void ln_gru_backward(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n
   const int64_t H = a.H, GH = a.GH, TB = t * a.B + b, prev = t + (a.reverse ? 1 : 0);
   const vec<T> one = splat<T>(T(1));
   const vec<T> dh = ln_dh(a, t, b, u0, n);
-  const vec<T> kh = ln_keep(v.zone_h, v.keep_h, v.z_h, TB * H + u0, n);
+  const vec<T> kh = v.keep_h.at(TB * H + u0, n);
   const vec<T> dhn = (one - kh) * dh;
   const T* act = a.act + TB * GH + u0;
   const vec<T> r = load_n(act, n), z = load_n(act + H, n), nn = load_n(act + 2 * H, n);

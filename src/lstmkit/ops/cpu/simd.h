@@ -28,6 +28,7 @@ template <>
 struct Simd<float> {
   typedef float V __attribute__((vector_size(kVecBytes)));
   typedef int32_t I __attribute__((vector_size(kVecBytes)));
+  typedef uint32_t U __attribute__((vector_size(kVecBytes)));  // 32-bit lanes, as many
   static constexpr int N = kVecBytes / 4;
   static constexpr float kLo = -87.0f, kHi = 88.0f;  // 2^n stays a normal float
   static constexpr float kRound = 12582912.0f;       // 1.5 * 2^23: adding it rounds to int
@@ -42,6 +43,7 @@ template <>
 struct Simd<double> {
   typedef double V __attribute__((vector_size(kVecBytes)));
   typedef int64_t I __attribute__((vector_size(kVecBytes)));
+  typedef uint32_t U __attribute__((vector_size(kVecBytes / 2)));  // 32-bit lanes, as many
   static constexpr int N = kVecBytes / 8;
   static constexpr double kLo = -708.0, kHi = 709.0;
   static constexpr double kRound = 6755399441055744.0;  // 1.5 * 2^52

@@ -23,6 +23,36 @@ enum Act : int { kTanh = 0, kSigmoid = 1, kHardSigmoid = 2, kRelu = 3, kIdentity
 enum GateMode : int { kBothGates = 0, kNoInput = 1, kNoForget = 2, kForgetIsOneMinusInput = 3,
                       kInputIsOneMinusForget = 4 };
 
+// The keep values of zoneout for one state (1 keeps the previous value): off (0), one
+// constant (the expectation, in evaluation), given 0/1 masks (T, B, H), or masks formed from
+// each element's flat index i = (t * B + b) * H + u: 1 where hash(seed + i) >> 8 < thr
+// (probability thr / 2^24; lstmkit.ops.variants.HashedKeep forms the same with torch ops).
+template <typename T>
+struct Keep {
+  bool on = false;
+  const T* mask = nullptr;
+  T z = 0;
+  bool hashed = false;
+  uint32_t seed = 0, thr = 0;
+
+  // Lanes [0, n) of the values of elements index, index + 1, ...
+  vec<T> at(int64_t index, int n) const {
+    if (!on) return vec<T>{};
+    if (mask) return load_n(mask + index, n);
+    if (!hashed) return splat<T>(z);
+    constexpr int N = Simd<T>::N;
+    typename Simd<T>::U x;
+    for (int l = 0; l < N; ++l) x[l] = uint32_t(l);
+    x += uint32_t(index) + seed;
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return -__builtin_convertvector((x >> 8) < thr, vec<T>);  // lanes -1 / 0 -> 1 / 0
+  }
+};
+
 template <typename T>
 struct Variant {
   int gate_mode = kBothGates;
@@ -31,10 +61,7 @@ struct Variant {
   const T* p_i = nullptr;  // (H,) peephole weights, nullptr when the gate has none
   const T* p_f = nullptr;
   const T* p_o = nullptr;
-  const T* keep_c = nullptr;  // (T, B, H) zoneout masks of c (1 keeps c_{t-1}), or nullptr
-  const T* keep_h = nullptr;  // (T, B, H) of h
-  T z_c = 0, z_h = 0;         // the constant keep probabilities when there is no mask
-  bool zone_c = false, zone_h = false;
+  Keep<T> keep_c, keep_h;  // zoneout of c and of h
   const T* rmask = nullptr;  // (B, H) recurrent dropout mask on h_{t-1}, or nullptr
   T* masked = nullptr;       // (2, B, H) h * rmask in turn, read by the recurrent product
   int64_t step_stride = 0;  // B * H: one step of a mask
@@ -74,11 +101,6 @@ __attribute__((always_inline)) inline vec<T> slope(int act, vec<T> y) {
   }
 }
 
-// Zoneout's keep value of one (step, row, units): the mask, the constant, or 0 when off.
-template <typename T>
-inline vec<T> keep_of(const T* mask, T z, int64_t offset, int n) {
-  return mask ? load_n(mask + offset, n) : splat<T>(z);
-}
 
 struct VariantLSTMCell {
   static constexpr int G = 4;
@@ -106,8 +128,8 @@ struct VariantLSTMCell {
     const vec<T> h = o * activate<T>(v.act_h, c);
     const int64_t at = s.t * v.step_stride + b * H + u0;
     vec<T> c_t = c;
-    if (v.zone_c) {
-      const vec<T> k = keep_of(v.keep_c, v.z_c, at, n);
+    if (v.keep_c.on) {
+      const vec<T> k = v.keep_c.at(at, n);
       c_t = k * cp + (one - k) * c;
     }
     store_n(s.c_new + b * H + u0, c_t, n);
@@ -115,8 +137,8 @@ struct VariantLSTMCell {
       store_n(s.r + b * H + u0, h, n);  // no zoneout of h with a projection
     } else {
       vec<T> h_t = h;
-      if (v.zone_h) {
-        const vec<T> k = keep_of(v.keep_h, v.z_h, at, n);
+      if (v.keep_h.on) {
+        const vec<T> k = v.keep_h.at(at, n);
         h_t = k * load_n(s.h_prev + b * s.h_ld + u0, n) + (one - k) * h;
       }
       store_n(s.h_new + b * s.h_ld + u0, h_t, n);
@@ -147,15 +169,15 @@ struct VariantLSTMCell {
     const vec<T> y = activate<T>(v.act_h, c);
     const int64_t at = s.t * v.step_stride + b * H + u0;
     vec<T> direct = zero;
-    if (v.zone_h) {
-      const vec<T> k = keep_of(v.keep_h, v.z_h, at, n);
+    if (v.keep_h.on) {
+      const vec<T> k = v.keep_h.at(at, n);
       direct = k * dh;
       dh = (one - k) * dh;
     }
     T* dcp = s.dc + b * H + u0;
     vec<T> dc_t = load_n(dcp, n), dc_prev = zero;
-    if (v.zone_c) {
-      const vec<T> k = keep_of(v.keep_c, v.z_c, at, n);
+    if (v.keep_c.on) {
+      const vec<T> k = v.keep_c.at(at, n);
       dc_prev = k * dc_t;
       dc_t = (one - k) * dc_t;
     }
@@ -206,8 +228,8 @@ struct VariantGRUCell {
     const int64_t at_h = b * s.h_ld + u0;
     const vec<T> hp = load_n(s.h_prev + at_h, n);
     vec<T> h = (one - z) * nn + z * hp;
-    if (v.zone_h) {
-      const vec<T> k = keep_of(v.keep_h, v.z_h, s.t * v.step_stride + b * H + u0, n);
+    if (v.keep_h.on) {
+      const vec<T> k = v.keep_h.at(s.t * v.step_stride + b * H + u0, n);
       h = k * hp + (one - k) * h;
     }
     store_n(s.h_new + at_h, h, n);
@@ -231,8 +253,8 @@ struct VariantGRUCell {
     const vec<T> hn = load_n(s.extra + b * H + u0, n);
     const vec<T> hp = load_n(s.h_prev + b * s.h_ld + u0, n);
     vec<T> direct{};
-    if (v.zone_h) {
-      const vec<T> k = keep_of(v.keep_h, v.z_h, s.t * v.step_stride + b * H + u0, n);
+    if (v.keep_h.on) {
+      const vec<T> k = v.keep_h.at(s.t * v.step_stride + b * H + u0, n);
       direct = k * dh;
       dh = (one - k) * dh;
     }

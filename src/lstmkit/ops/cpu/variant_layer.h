@@ -3,8 +3,9 @@
 //
 // Extra tensors (``var``), six per direction: p_i, p_f, p_o, keep_c, keep_h, rmask. A
 // peephole weight is (H,), or empty when the gate has none; a keep tensor is empty (no
-// zoneout), one element (the keep probability in evaluation) or (T, B, H) 0/1 masks
-// (training); rmask is empty or the (B, H) recurrent dropout mask (training).
+// zoneout), one element (the keep probability in evaluation), (T, B, H) 0/1 masks or the
+// (2,) int64 (seed, thr) of masks formed from a hash (training, variant_cells.h: Keep);
+// rmask is empty or the (B, H) recurrent dropout mask (training).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -55,15 +56,22 @@ std::vector<Variant<T>> make_variants(int64_t code, at::TensorList var, int64_t 
     for (int j = 0; j < 2; ++j) {
       const at::Tensor& m = e[3 + j];
       if (m.numel() == 0) continue;
+      Keep<T>& keep_j = j == 0 ? v.keep_c : v.keep_h;
+      keep_j.on = true;
+      TORCH_CHECK(j == 0 || !proj, "lstmkit::rnn: no zoneout of h with a projection");
+      if (m.scalar_type() == at::kLong) {
+        TORCH_CHECK(m.numel() == 2, "lstmkit::rnn: hashed zoneout masks take (seed, thr)");
+        const at::Tensor code = m.contiguous();
+        keep_j.hashed = true;
+        keep_j.seed = uint32_t(code[0].item<int64_t>()), keep_j.thr = uint32_t(code[1].item<int64_t>());
+        continue;
+      }
       TORCH_CHECK(m.numel() == 1 || m.numel() == T_ * B * H,
                   "lstmkit::rnn: a zoneout mask must be (T, B, H) or one probability");
-      TORCH_CHECK(j == 0 || !proj, "lstmkit::rnn: no zoneout of h with a projection");
-      const T* ptr = m.numel() == 1 ? nullptr : hold(m);
-      const T z = m.numel() == 1 ? m.item<T>() : T(0);
-      if (j == 0) {
-        v.zone_c = true, v.keep_c = ptr, v.z_c = z;
+      if (m.numel() == 1) {
+        keep_j.z = m.item<T>();
       } else {
-        v.zone_h = true, v.keep_h = ptr, v.z_h = z;
+        keep_j.mask = hold(m);
       }
     }
     const at::Tensor m = recurrent_mask(var, k);
