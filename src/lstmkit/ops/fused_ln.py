@@ -146,8 +146,9 @@ def _linear_backward(ctx, grad):
     x, w = ctx.saved_tensors
     grad_x = torch.ops.lstmkit.linear(grad, w.t()) if ctx.needs_input_grad[0] else None
     grad_w = None
-    if ctx.needs_input_grad[1]:
-        grad_w = grad.reshape(-1, grad.shape[-1]).t().mm(x.reshape(-1, x.shape[-1]))
+    if ctx.needs_input_grad[1]:  # dW = grad^T x over all T * B rows, on the same micro-kernel
+        rows = grad.reshape(-1, grad.shape[-1]), x.reshape(-1, x.shape[-1])
+        grad_w = torch.ops.lstmkit.product(rows[0], True, rows[1], False, None)
     return grad_x, grad_w
 
 
