@@ -100,25 +100,29 @@ def test_cells_match_reference(kind):
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("batch", [1, 3, 4, 5])
-def test_small_batch_cell_step_matches_torch(batch, bias, dtype):
+@pytest.mark.parametrize("kind", ["LSTMCell", "GRUCell", "RNNCell"])
+def test_small_batch_cell_step_matches_torch(kind, batch, bias, dtype):
     """A cell call with few rows forms its gates from the weights as torch stores them
-    (every worker its own units); more rows go through the GEMMs. Against torch.nn.LSTMCell:
-    H = 200 (units split between two threads, a partial vector block), I = 37 (a partial
-    block of K)."""
+    (every worker its own units; the GRU's W_hn h apart); more rows go through the GEMMs.
+    Against torch.nn's cell: H = 200 (units split between two threads, a partial vector
+    block), I = 37 (a partial block of K)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         torch.manual_seed(batch)
-        theirs = torch.nn.LSTMCell(37, 200, bias=bias, dtype=dtype)
-        ours = lk.LSTMCell.from_torch(theirs, impl="fused")
+        theirs = getattr(torch.nn, kind)(37, 200, bias=bias, dtype=dtype)
+        ours = getattr(lk, kind).from_torch(theirs, impl="fused")
         x = torch.randn(batch, 37, dtype=dtype, requires_grad=True)
-        state = [torch.randn(batch, 200, dtype=dtype, requires_grad=True) for _ in range(2)]
-        outs = [m(x, tuple(state)) for m in (ours, theirs)]
+        n = 2 if kind == "LSTMCell" else 1
+        state = [torch.randn(batch, 200, dtype=dtype, requires_grad=True) for _ in range(n)]
+        hx = tuple(state) if n == 2 else state[0]
+        outs = [m(x, hx) for m in (ours, theirs)]
+        outs = [o if isinstance(o, tuple) else (o,) for o in outs]
         tol = {"rtol": 1e-10, "atol": 1e-10} if dtype == torch.float64 else {}
         for a, b in zip(*outs, strict=True):
             torch.testing.assert_close(a, b, **tol)
         grads = [
-            torch.autograd.grad(out[0].sum() + out[1].square().sum(), [x, *state, *m.parameters()])
+            torch.autograd.grad(out[0].sum() + out[-1].square().sum(), [x, *state, *m.parameters()])
             for out, m in zip(outs, (ours, theirs), strict=True)
         ]
         for a, b in zip(*grads, strict=True):

@@ -140,6 +140,12 @@ void step_units(const FwdArgs<T>& a, const FwdStep<T>& st, Range units, Range ro
       prefetch_rows<T, G>(st.gates, a.GH, a.H, row, mr, u0, std::min<int64_t>(UB * N, a.H - u0));
       if (a.folded) {
         tile = Tile<T>{};
+        for (int r = 0; r < mr && a.rec_n; ++r)  // the GRU's W_hn h, what acc[2] holds
+          for (int j = 0; j < nb; ++j) {
+            const int64_t v0 = (ub + j) * N;
+            const int n = int(std::min<int64_t>(N, a.H - v0));
+            tile.acc[r][j * G + G - 1] = load_n(a.rec_n + (row + r) * a.H + v0, n);
+          }
       } else {
         const T* h_in = st.h_in ? st.h_in : st.h_prev;
         tile_product(h_in + row * a.P, a.P, a.P, panel, mr, nb * G, tile);
@@ -169,10 +175,16 @@ void direct_gates(const FwdArgs<T>& a, Range units) {
   for (int g = 0; g < G && n > 0; ++g) {
     const int64_t r0 = g * a.H + u0;  // first row of W (column of the gates) of gate g
     T* out = a.gates + r0;
+    const bool apart = a.rec_n && g == G - 1;  // the GRU's n: W_hn h into rec_n, no bias
     dot_rows(a.x, a.I, a.B, a.w_ih + r0 * a.I, a.I, a.I, n, out, a.GH, false);
-    dot_rows(a.h_in, a.P, a.B, a.w_hh + r0 * a.P, a.P, a.P, n, out, a.GH, true);
+    if (apart) {
+      dot_rows(a.h_in, a.P, a.B, a.w_hh + r0 * a.P, a.P, a.P, n, a.rec_n + u0, a.H, false);
+    } else {
+      dot_rows(a.h_in, a.P, a.B, a.w_hh + r0 * a.P, a.P, a.P, n, out, a.GH, true);
+    }
     for (int64_t b = 0; b < a.B && a.b_ih; ++b)
-      for (int64_t u = 0; u < n; ++u) out[b * a.GH + u] += a.b_ih[r0 + u] + a.b_hh[r0 + u];
+      for (int64_t u = 0; u < n; ++u)
+        out[b * a.GH + u] += apart ? a.b_ih[r0 + u] : a.b_ih[r0 + u] + a.b_hh[r0 + u];
   }
 }
 

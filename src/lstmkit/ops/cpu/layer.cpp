@@ -133,9 +133,10 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
   std::vector<FwdArgs<T>> args(d.D);
   // A single step (a cell call): W_hh h0 goes into the same matrix products as W_ih x, and
   // the loop only applies the gate math; packing W_hh would cost more than the step.
-  const bool folded = d.T == 1 && !d.proj && cell != kGRU;
-  // With few rows too, the workers form the gates themselves (gemv.h): no GEMM calls.
-  const bool direct = folded && B <= kMaxRows;
+  // With few rows, the workers form the gates themselves (gemv.h): no GEMM calls; the GRU
+  // too, its W_hn h kept apart (r multiplies it).
+  const bool direct = d.T == 1 && !d.proj && B <= kMaxRows;
+  const bool folded = direct || (d.T == 1 && !d.proj && cell != kGRU);
   for (int64_t k = 0; k < d.D; ++k) {
     T* base = save ? ws[k].data_ptr<T>() : work[k].data_ptr<T>();
     T* gates = base;
@@ -148,6 +149,10 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
       a.h_in = buf.hold(recurrent_input(var, k, h0[k]));
       a.b_ih = b_ih.empty() ? nullptr : buf.hold(b_ih[k]);
       a.b_hh = b_hh.empty() ? nullptr : buf.hold(b_hh[k]);
+      if (cell == kGRU) {
+        buf.keep.push_back(at::empty({B, H}, x2.options()));
+        a.rec_n = buf.keep.back().template data_ptr<T>();
+      }
     } else {
       Tensor g = at::from_blob(gates, {d.T * B, GH}, x2.options());  // (T * B, GH)
       input_projection(x2, w_ih[k], b_ih, b_hh, k, cell, H, g);

@@ -47,6 +47,7 @@ struct FwdArgs {
   const T* h_in = nullptr;  // (B, P) what W_hh multiplies
   const T* b_ih = nullptr;  // (GH,) or nullptr: gates += b_ih + b_hh
   const T* b_hh = nullptr;
+  T* rec_n = nullptr;       // a GRU's (B, H) W_hn h, formed apart
 };
 
 template <typename T>
