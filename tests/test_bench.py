@@ -31,6 +31,10 @@ def fake_result():
         "sgemm_gflops": 100.0,
         "points": rows,
         "latency": latency,
+        "cell_calls": [
+            {"cell": c, "hidden": h, "seconds": {"torch": 20e-6, "fused": f}}
+            for c, h, f in (("lstm", 64, 30e-6), ("lstm", 256, 10e-6), ("rnn", 64, 30e-6))
+        ],
     }
 
 
@@ -80,6 +84,18 @@ def test_rule_limits_stop_at_the_first_loss():
     assert limits[("lstm", False)] == 8 * 64  # 8 x 256 lost, so 128 x 512 does not count
     assert limits[("lstm", True)] == 2**62  # won everywhere
     assert ("gru", False) in limits
+
+
+def test_one_step_rule_is_the_smallest_size_of_the_winning_run():
+    def call(cell, hidden, fused):
+        return {"cell": cell, "hidden": hidden, "seconds": {"torch": 1.0, "fused": fused}}
+
+    calls = [call("lstm", 64, 1.2), call("lstm", 128, 0.8), call("lstm", 256, 0.7)]
+    calls += [call("gru", 64, 0.5), call("gru", 256, 1.5), call("rnn", 64, 0.9)]
+    assert report.derive_one_step(calls) == {"lstm": 128, "gru": None, "rnn": 64}
+    text = report.markdown(fake_result(), "cmd")
+    assert "| lstm | 256 | 20.0 | 10.0 | 0.50 |" in text
+    assert "Smallest H from which fused wins: lstm: 256, rnn: None." in text
 
 
 def test_save_writes_markdown_json_and_png(tmp_path):

@@ -16,7 +16,7 @@ import os
 
 from ..progress import Progress
 from .report import now
-from .suite import grid, latency, run_point
+from .suite import cell_calls, grid, latency, run_point
 from .timing import machine, sgemm_peak
 from .variants import run_variant_point, variant_grid
 
@@ -34,7 +34,7 @@ def run(quick: bool = False, quiet: bool = False) -> dict:
     # Untimed: the first calls of a process (thread pools starting, the kernels loading,
     # fresh memory) made the first grid point read 0.65 ms against 0.25 ms warm.
     run_point(points[0], budget_s=0.1)
-    with Progress(len(points) + len(variant_points) + 1, "benchmark", quiet=quiet) as bar:
+    with Progress(len(points) + len(variant_points) + 2, "benchmark", quiet=quiet) as bar:
         for point in points:
             rows.append(run_point(point, budget_s=budget))
             bar.update(ratio=rows[-1]["seconds"]["fused"] / rows[-1]["seconds"]["torch"])
@@ -42,6 +42,8 @@ def run(quick: bool = False, quiet: bool = False) -> dict:
             variant_rows.append(run_variant_point(vpoint, budget_s=budget))
             bar.update()
         lat = latency()
+        bar.update()
+        calls = cell_calls()
         bar.update()
     # Other processes distort absolute times; the load shows how quiet the machine was.
     info["load average (1 min) before / after"] = f"{load_before} / {_load()}"
@@ -52,6 +54,7 @@ def run(quick: bool = False, quiet: bool = False) -> dict:
         "sgemm_gflops": peak,
         "points": rows,
         "latency": lat,
+        "cell_calls": calls,
         "variants": variant_rows,
     }
 

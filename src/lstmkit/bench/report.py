@@ -86,6 +86,39 @@ def derive_limits(rows: list[dict]) -> dict[tuple[str, bool], int]:
     return limits
 
 
+def derive_one_step(calls: list[dict]) -> dict[str, int | None]:
+    """For lstmkit.ops.rules.ONE_STEP_MIN_HIDDEN: per cell the smallest measured hidden size
+    from which the fused cell call beat torch's at every larger one; None where at none."""
+    found: dict[str, int | None] = {}
+    for cell in dict.fromkeys(r["cell"] for r in calls):
+        least = None
+        for r in sorted((r for r in calls if r["cell"] == cell), key=lambda r: -r["hidden"]):
+            if r["seconds"]["fused"] >= r["seconds"]["torch"]:
+                break
+            least = r["hidden"]
+        found[cell] = least
+    return found
+
+
+def cell_call_markdown(calls: list[dict]) -> list[str]:
+    if not calls:
+        return []
+    out = [
+        "## Cell calls at B = 1 (no_grad)",
+        "",
+        "One step of lstmkit's cell (impl='fused') beside torch.nn's, interleaved; the input of",
+        "`ONE_STEP_MIN_HIDDEN` in `src/lstmkit/ops/rules.py`.",
+        "",
+        "| cell | H | torch us | fused us | fused/torch |",
+        "|---|---|---|---|---|",
+    ]
+    for r in calls:
+        t, f = r["seconds"]["torch"], r["seconds"]["fused"]
+        out.append(f"| {r['cell']} | {r['hidden']} | {t * 1e6:.1f} | {f * 1e6:.1f} | {f / t:.2f} |")
+    rules = ", ".join(f"{c}: {v}" for c, v in derive_one_step(calls).items())
+    return [*out, "", f"Smallest H from which fused wins: {rules}.", ""]
+
+
 def markdown(result: dict, command: str) -> str:
     """The whole RESULTS.md text."""
     rows, peak = result["points"], result["sgemm_gflops"]
@@ -126,6 +159,7 @@ def markdown(result: dict, command: str) -> str:
         "",
     ]
     out += variant_markdown(result.get("variants", []))
+    out += cell_call_markdown(result.get("cell_calls", []))
     out += ["## One step at B = 1, H = 256 (no_grad)", "", "| what | microseconds |", "|---|---|"]
     lat = result["latency"]
     out += [f"| {k} | {v * 1e6:.1f} |" for k, v in lat.items()]

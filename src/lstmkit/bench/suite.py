@@ -154,3 +154,30 @@ def latency(hidden: int = 256) -> dict[str, float]:
         result["fused LSTM, per step of T = 1000"] = per_call(lambda: seq_ours(xs), 3, 5) / 1000
         result["torch LSTM, per step of T = 1000"] = per_call(lambda: seq_torch(xs), 3, 5) / 1000
     return result
+
+
+CELL_CALL_HIDDEN = (64, 256)
+
+
+def cell_calls(hidden_sizes: tuple[int, ...] = CELL_CALL_HIDDEN) -> list[dict]:
+    """One step of each cell kind at B = 1 (no_grad): seconds per call of torch.nn's cell
+    and of lstmkit's with impl="fused", interleaved. The input of rules.ONE_STEP."""
+    rows = []
+    for cell, name in (("lstm", "LSTMCell"), ("gru", "GRUCell"), ("rnn", "RNNCell")):
+        for hidden in hidden_sizes:
+            torch.manual_seed(0)
+            theirs = getattr(nn, name)(hidden, hidden)
+            ours = getattr(lk, name).from_torch(theirs, impl="fused")
+            x, h = torch.randn(1, hidden), torch.zeros(1, hidden)
+            state = (h, h) if cell == "lstm" else h
+            with torch.no_grad():
+                times = per_call_interleaved(
+                    {
+                        "torch": lambda m=theirs, s=state: m(x, s),
+                        "fused": lambda m=ours, s=state: m(x, s),
+                    },
+                    calls=100,
+                    rounds=9,
+                )
+            rows.append({"cell": cell, "hidden": hidden, "seconds": times})
+    return rows

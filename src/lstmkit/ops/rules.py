@@ -9,7 +9,8 @@ The present limits come from the run in benchmarks/RESULTS.md (2-core AMD EPYC):
 and the Elman RNN are faster than torch's at every measured shape (torch has no oneDNN path
 for them); the LSTM up to B * H = 4096 forward and 512 with a backward pass. Above them the
 two are within about 10 % of each other either way (fused / torch.nn.LSTM 0.59-1.10, points
-at 1.01-1.02 among them), and the rule keeps torch's oneDNN kernel.
+at 1.01-1.02 among them), and the rule keeps torch's oneDNN kernel. A single step (a cell
+call) has rules of its own, from the benchmark's cell calls.
 
 Example:
     >>> prefer_fused("lstm", batch=1, hidden=64, steps=100, dtype=torch.float32, grad=False)
@@ -20,6 +21,8 @@ Example:
     False
     >>> prefer_fused("lstm", batch=8, hidden=128, steps=100, dtype=torch.float16, grad=False)
     False
+    >>> prefer_fused("gru", batch=1, hidden=256, steps=1, dtype=torch.float32, grad=False)
+    True
 """
 
 from __future__ import annotations
@@ -40,6 +43,14 @@ FLOAT32_LIMITS: dict[tuple[str, bool], int] = {
 }
 
 
+# One step (a cell call, T = 1) of at most ONE_STEP_MAX_BATCH rows, float32: mode -> the
+# smallest hidden size from which the fused cell call beat torch.nn's at every measured size
+# (the benchmark's cell-call table, B = 1); None where it beat it at none. Below it, the
+# call's fixed costs decide, and torch.nn's cell has fewer. More rows: torch.nn's cell.
+ONE_STEP_MAX_BATCH = 4
+ONE_STEP_MIN_HIDDEN: dict[str, int | None] = {"lstm": 256, "gru": 64, "rnn": None}
+
+
 def prefer_fused(
     mode: str, batch: int, hidden: int, steps: int, dtype: torch.dtype, grad: bool
 ) -> bool:
@@ -48,4 +59,7 @@ def prefer_fused(
         return True
     if dtype != torch.float32:
         return False
+    if steps == 1:
+        least = ONE_STEP_MIN_HIDDEN[mode]
+        return batch <= ONE_STEP_MAX_BATCH and least is not None and hidden >= least
     return batch * hidden <= FLOAT32_LIMITS[(mode, grad)]
