@@ -161,7 +161,11 @@ CELL_CALL_HIDDEN = (64, 256)
 
 def cell_calls(hidden_sizes: tuple[int, ...] = CELL_CALL_HIDDEN) -> list[dict]:
     """One step of each cell kind at B = 1 (no_grad): seconds per call of torch.nn's cell
-    and of lstmkit's with impl="fused", interleaved. The input of rules.ONE_STEP."""
+    and of lstmkit's with impl="fused", interleaved. The input of rules.ONE_STEP_MIN_HIDDEN."""
+
+    def step(module: nn.Module, x: torch.Tensor, state: object) -> Callable[[], object]:
+        return lambda: module(x, state)
+
     rows = []
     for cell, name in (("lstm", "LSTMCell"), ("gru", "GRUCell"), ("rnn", "RNNCell")):
         for hidden in hidden_sizes:
@@ -170,14 +174,8 @@ def cell_calls(hidden_sizes: tuple[int, ...] = CELL_CALL_HIDDEN) -> list[dict]:
             ours = getattr(lk, name).from_torch(theirs, impl="fused")
             x, h = torch.randn(1, hidden), torch.zeros(1, hidden)
             state = (h, h) if cell == "lstm" else h
+            fns = {"torch": step(theirs, x, state), "fused": step(ours, x, state)}
             with torch.no_grad():
-                times = per_call_interleaved(
-                    {
-                        "torch": lambda m=theirs, s=state: m(x, s),
-                        "fused": lambda m=ours, s=state: m(x, s),
-                    },
-                    calls=100,
-                    rounds=9,
-                )
+                times = per_call_interleaved(fns, calls=100, rounds=9)
             rows.append({"cell": cell, "hidden": hidden, "seconds": times})
     return rows
