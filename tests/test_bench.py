@@ -77,11 +77,12 @@ def test_rule_limits_stop_at_the_first_loss():
             "hidden": h,
             "seconds": {"fused": f, "torch": 1.0},
         }
-        for b, h, f in ((1, 64, 0.2), (8, 64, 0.5), (8, 256, 1.2), (128, 512, 0.9))
+        for b, h, f in ((1, 64, 0.2), (8, 64, 0.5), (8, 256, 1.2), (128, 512, 0.9), (32, 64, 0.5))
     ]
     rows += [{**r, "train": True, "seconds": {"fused": 0.5, "torch": 1.0}} for r in rows]
     limits = report.derive_limits(rows)
-    assert limits[("lstm", False)] == 8 * 64  # 8 x 256 lost, so 128 x 512 does not count
+    # 8 x 256 lost: 32 x 64 (as large) and 128 x 512 do not count
+    assert limits[("lstm", False)] == 8 * 64
     assert limits[("lstm", True)] == 2**62  # won everywhere
     assert ("gru", False) in limits
 

@@ -75,14 +75,13 @@ def derive_limits(rows: list[dict]) -> dict[tuple[str, bool], int]:
                 for r in rows
                 if r["cell"] == cell and r["train"] == train and r["steps"] == 100
             )
-            limit = 0
-            for size, ratio in part:
-                if ratio >= 1.0:
-                    break
-                limit = size
-            if part and limit == part[-1][0]:
-                limit = 2**62  # faster everywhere measured (rules.EVERYWHERE)
-            limits[(cell, train)] = limit
+            lost = [size for size, ratio in part if ratio >= 1.0]
+            if part and not lost:
+                limits[(cell, train)] = 2**62  # faster everywhere measured (rules.EVERYWHERE)
+                continue
+            # Every point of a size counts: one loss at a size rules the whole size out.
+            below = [size for size, _ in part if size < min(lost)] if lost else []
+            limits[(cell, train)] = max(below, default=0)
     return limits
 
 
@@ -155,7 +154,10 @@ def markdown(result: dict, command: str) -> str:
         "Largest B * H up to which fused beat torch.nn at every point (T = 100), the input of",
         "`FLOAT32_LIMITS` in `src/lstmkit/ops/rules.py`:",
         "",
-        *[f"- {c} {'train' if t else 'forward'}: {v}" for (c, t), v in derive_limits(rows).items()],
+        *[
+            f"- {c} {'train' if t else 'forward'}: {'everywhere' if v >= 2**62 else v}"
+            for (c, t), v in derive_limits(rows).items()
+        ],
         "",
     ]
     out += variant_markdown(result.get("variants", []))

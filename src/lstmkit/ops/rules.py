@@ -7,10 +7,11 @@ impl='auto'" prints the limits one run supports; re-derive them when the kernels
 
 The present limits come from the run in benchmarks/RESULTS.md (2-core AMD EPYC): the GRU
 and the Elman RNN are faster than torch's at every measured shape (torch has no oneDNN path
-for them); the LSTM up to B * H = 4096 forward and 512 with a backward pass. Above them the
-two are within about 10 % of each other either way (fused / torch.nn.LSTM 0.59-1.10, points
-at 1.01-1.02 among them), and the rule keeps torch's oneDNN kernel. A single step (a cell
-call) has rules of its own, from the benchmark's cell calls.
+for them); the LSTM up to B * H = 2048 forward and 1024 with a backward pass (a size counts
+only when fused won at every point of it). Above them the two are within about 10 % of each
+other either way (fused / torch.nn.LSTM 0.85-1.09 forward, 0.60-1.11 with the backward pass),
+and the rule keeps torch's oneDNN kernel. A single step (a cell call) has rules of its
+own, from the benchmark's cell calls.
 
 Example:
     >>> prefer_fused("lstm", batch=1, hidden=64, steps=100, dtype=torch.float32, grad=False)
@@ -34,8 +35,8 @@ import torch
 # float32: (mode, grad) -> largest B * H where fused is faster than torch.nn.
 EVERYWHERE = 2**62
 FLOAT32_LIMITS: dict[tuple[str, bool], int] = {
-    ("lstm", False): 4096,
-    ("lstm", True): 512,
+    ("lstm", False): 2048,
+    ("lstm", True): 1024,
     ("gru", False): EVERYWHERE,
     ("gru", True): EVERYWHERE,
     ("rnn", False): EVERYWHERE,
@@ -48,7 +49,7 @@ FLOAT32_LIMITS: dict[tuple[str, bool], int] = {
 # (the benchmark's cell-call table, B = 1); None where it beat it at none. Below it, the
 # call's fixed costs decide, and torch.nn's cell has fewer. More rows: torch.nn's cell.
 ONE_STEP_MAX_BATCH = 4
-ONE_STEP_MIN_HIDDEN: dict[str, int | None] = {"lstm": 256, "gru": 64, "rnn": None}
+ONE_STEP_MIN_HIDDEN: dict[str, int | None] = {"lstm": 256, "gru": 256, "rnn": None}
 
 
 def prefer_fused(
