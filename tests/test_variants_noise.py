@@ -226,3 +226,19 @@ def test_kernels_form_the_hashed_zoneout_masks_they_are_given(mode, options, dty
         results.append([out, *grads])
     for a, b in zip(*results, strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.skipif(not fused.available(), reason="fused kernels could not be built")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("count", [1, 15, 16, 17, 250_003])
+def test_keep_mask_operator_is_the_torch_ops_hash(count, dtype):
+    """lstmkit::keep_mask (the kernels' hash, threads over blocks, partial last block) gives
+    the masks the torch ops give, value for value; the rate is the keep probability."""
+    torch.manual_seed(count)
+    keep = variants.HashedKeep.draw(0.3, (1, 1, count), dtype)
+    ours = torch.ops.lstmkit.keep_mask(keep.code, count, dtype)
+    assert torch.equal(ours, variants.hashed_keep_values(keep.code, count, dtype))
+    if count > 1000:
+        assert abs(ours.mean().item() - 0.3) < 0.005
+    if count == 17:
+        torch.library.opcheck(torch.ops.lstmkit.keep_mask.default, (keep.code, count, dtype))

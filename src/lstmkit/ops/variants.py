@@ -38,7 +38,9 @@ layer-direction (Gal & Ghahramani 2016), W_hh is replaced by dropout(W_hh, p) on
 forward pass (Merity et al. 2018). In evaluation m = 1, W_hh is itself and d_c = z_c,
 d_h = z_h (the expectation). Every draw uses torch's global generator, per layer-direction
 in this order: weight drop (all layer-directions, in dispatch), then for each
-layer-direction m, d_c (T, B, H), d_h (T, B, P or H).
+layer-direction m, d_c (T, B, H), d_h (T, B, P or H). d_c, d_h and weight drop's mask are
+:class:`HashedKeep` masks: the generator draws their seeds, a hash of each element's index
+makes the mask (the fused kernels form d_c and d_h in place).
 
 Example:
     >>> import torch
@@ -62,6 +64,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import cpu
 from .spec import RNNSpec
 from .weights import LayerWeights
 
@@ -132,9 +135,22 @@ class HashedKeep(NamedTuple):
     def tensor(self) -> Tensor:
         """The masks, (T, B, S), 0 or 1."""
         count = self.shape[0] * self.shape[1] * self.shape[2]
-        index = torch.arange(count, dtype=torch.int64, device=self.code.device)
-        bits = _hash32((index + self.code[0]) & _M32)
-        return ((bits >> 8) < self.code[1]).to(self.dtype).view(self.shape)
+        return keep_values(self.code, count, self.dtype).view(self.shape)
+
+
+def keep_values(code: Tensor, count: int, dtype: torch.dtype) -> Tensor:
+    """Elements [0, count) of the hashed keep masks of ``code`` = (seed, thr), 0 or 1: with
+    lstmkit's C++ operator when it is loaded (on the CPU), else with torch ops."""
+    if code.device.type == "cpu" and dtype in (torch.float32, torch.float64) and cpu.loaded():
+        return torch.ops.lstmkit.keep_mask(code, count, dtype)
+    return hashed_keep_values(code, count, dtype)
+
+
+def hashed_keep_values(code: Tensor, count: int, dtype: torch.dtype) -> Tensor:
+    """:func:`keep_values` with torch ops (any device and dtype)."""
+    index = torch.arange(count, dtype=torch.int64, device=code.device)
+    bits = _hash32((index + code[0]) & _M32)
+    return ((bits >> 8) < code[1]).to(dtype)
 
 
 class Noise(NamedTuple):
@@ -203,10 +219,20 @@ def draw_noise(spec: RNNSpec, steps: int, state: tuple[Tensor, ...], training: b
 
 
 def drop_weights(spec: RNNSpec, weights: list[LayerWeights], training: bool) -> list[LayerWeights]:
-    """Weight drop: W_hh of every layer-direction through inverted dropout, in training."""
+    """Weight drop: W_hh of every layer-direction through inverted dropout, in training.
+
+    The mask is a hashed keep mask (:class:`HashedKeep`, keep probability 1 - p) scaled by
+    1 / (1 - p): drawing it with torch's generator took milliseconds per call.
+    """
     if not (training and spec.weight_drop):
         return weights
-    return [w._replace(w_hh=F.dropout(w.w_hh, spec.weight_drop, training=True)) for w in weights]
+    keep = 1.0 - spec.weight_drop
+    dropped = []
+    for w in weights:
+        shape = (1, *w.w_hh.shape)
+        mask = HashedKeep.draw(keep, shape, w.w_hh.dtype, w.w_hh.device).tensor()[0]
+        dropped.append(w._replace(w_hh=w.w_hh * (mask / keep)))
+    return dropped
 
 
 def _zone(prev: Tensor, new: Tensor, keep: Tensor | float | None) -> Tensor:

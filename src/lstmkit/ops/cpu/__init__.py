@@ -150,6 +150,14 @@ def available() -> bool:
     return bool(_status["ok"])
 
 
+@torch.compiler.assume_constant_result
+def loaded() -> bool:
+    """True when the kernels are already loaded; unlike :func:`available`, never builds.
+
+    Tracers take the answer as a constant (the masks it chooses between are the same)."""
+    return bool(_status.get("ok"))
+
+
 def _first_line(err: Exception) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return f"{type(err).__name__}: {lines[0] if lines else 'no message'}"[:200]

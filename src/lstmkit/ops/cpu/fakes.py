@@ -87,6 +87,10 @@ def _product(a, ta, b, tb, bias=None):
     return a.new_empty(a.shape[1] if ta else a.shape[0], b.shape[0] if tb else b.shape[1])
 
 
+def _keep_mask(code, numel, dtype):
+    return code.new_empty(numel, dtype=dtype)
+
+
 def register() -> None:
     """Register the fakes (once per process, after the library is loaded)."""
     if _registered:
@@ -96,4 +100,5 @@ def register() -> None:
     torch.library.register_fake("lstmkit::rnn_fwd")(_forward)
     torch.library.register_fake("lstmkit::rnn_bwd")(_backward)
     torch.library.register_fake("lstmkit::product")(_product)
+    torch.library.register_fake("lstmkit::keep_mask")(_keep_mask)
     _registered.append(True)

@@ -17,6 +17,7 @@
 #include "layer.h"
 #include "products.h"
 #include "team.h"
+#include "variant_cells.h"
 
 namespace lstmkit {
 namespace {
@@ -190,6 +191,39 @@ std::tuple<Tensor, Tensor> cell_step(const Tensor& x, const Tensor& h, const Opt
   return {h_n.squeeze(0), c ? c_n.squeeze(0) : c_n.view({-1})};
 }
 
+// The 0/1 values of hashed keep masks, code = (seed, thr), for the elements [0, numel) of
+// their flat index: what the kernels form in place (variant_cells.h: Keep), for zoneout's
+// masks outside the kernels and for weight drop's mask of W_hh.
+template <typename T>
+void fill_keep(const Tensor& code, Tensor& out) {
+  constexpr int N = Simd<T>::N;
+  Keep<T> keep;
+  keep.on = keep.hashed = true;
+  keep.seed = uint32_t(code[0].item<int64_t>()), keep.thr = uint32_t(code[1].item<int64_t>());
+  T* o = out.data_ptr<T>();
+  const int64_t numel = out.numel();
+  at::parallel_for(0, blocks(numel, N), 4096, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int n = int(std::min<int64_t>(N, numel - b * N));
+      store_n(o + b * N, keep.at(b * N, n), n);
+    }
+  });
+}
+
+Tensor keep_mask(const Tensor& code, int64_t numel, at::ScalarType dtype) {
+  TORCH_CHECK(code.scalar_type() == at::kLong && code.numel() == 2,
+              "lstmkit::keep_mask: code must be the int64 (seed, thr), got ", code.sizes());
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble,
+              "lstmkit::keep_mask: float32 or float64, got ", dtype);
+  Tensor out = at::empty({numel}, code.options().dtype(dtype));
+  if (dtype == at::kFloat) {
+    fill_keep<float>(code, out);
+  } else {
+    fill_keep<double>(code, out);
+  }
+  return out;
+}
+
 int64_t team_size(int64_t threads) {
   std::atomic<int> size{0};
   run_team(1, int(threads), [&](const Worker& w) {
@@ -223,6 +257,7 @@ TORCH_LIBRARY(lstmkit, m) {
       "cell(Tensor x, Tensor h, Tensor? c, Tensor w_ih, Tensor w_hh, Tensor? b_ih, "
       "Tensor? b_hh, int cell, Tensor[] var) -> (Tensor, Tensor)");
   m.def("team_size(int threads) -> int", &lstmkit::team_size);
+  m.def("keep_mask(Tensor code, int numel, ScalarType dtype) -> Tensor");
   // The large products of a layer (matmul.h), for tests and measurements.
   m.def("product(Tensor a, bool ta, Tensor b, bool tb, Tensor? bias) -> Tensor");
 }
@@ -232,6 +267,7 @@ TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
   m.impl("rnn_variant", &lstmkit::rnn_variant_cpu);
   m.impl("rnn_fwd", &lstmkit::rnn_fwd_cpu);
   m.impl("rnn_bwd", &lstmkit::rnn_bwd_cpu);
+  m.impl("keep_mask", &lstmkit::keep_mask);
   m.impl("product", [](const at::Tensor& a, bool ta, const at::Tensor& b, bool tb,
                        const std::optional<at::Tensor>& bias) {
     return lstmkit::product(a, ta, b, tb, bias);
