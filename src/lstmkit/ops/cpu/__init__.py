@@ -2,9 +2,10 @@
 
 The sources in this directory are compiled with ``torch.utils.cpp_extension`` (a C++
 compiler and ninja) the first time they are needed, into a cache directory, and loaded as
-a library that registers the operators ``torch.ops.lstmkit.rnn``, ``rnn_fwd`` and
-``rnn_bwd``. Later processes reuse the cached build; ninja rebuilds it when a source or a
-flag changes.
+a library that registers the operators ``torch.ops.lstmkit.rnn`` (with ``rnn_variant``,
+``rnn_fwd``, ``rnn_bwd``), ``cell`` (one step), the layer-normalised ``ln_fwd`` / ``ln_bwd``,
+``linear`` and ``product`` (the large products) and ``keep_mask`` (hashed dropout masks).
+Later processes reuse the cached build; ninja rebuilds it when a source or a flag changes.
 
 The build is tuned for the CPU it runs on (``-march=native``). A build directory is only
 valid for one kind of CPU, so its name carries a fingerprint of the CPU model and its
