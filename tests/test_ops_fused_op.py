@@ -126,6 +126,25 @@ def test_kernel_rejects_inconsistent_arguments():
         torch.ops.lstmkit.rnn(x.half(), h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lens, code)
 
 
+def test_cell_and_keep_mask_operators_reject_bad_arguments():
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh, *_ = op_args("lstm", dirs=1, grad=False)
+    with pytest.raises(RuntimeError, match=r"x and h must be \(B, I\) and \(B, P\)"):
+        torch.ops.lstmkit.cell(x, h0[0], c0[0], w_ih[0], w_hh[0], b_ih[0], b_hh[0], 0, [])
+    code = torch.tensor([7, 2**23])
+    with pytest.raises(RuntimeError, match=r"float32 or float64, got Half"):
+        torch.ops.lstmkit.keep_mask(code, 5, torch.float16)
+    for bad in (code.double(), torch.tensor([7, 2**23, 1])):
+        with pytest.raises(RuntimeError, match=r"hashed masks take their code as the int64"):
+            torch.ops.lstmkit.keep_mask(bad, 5, torch.float32)
+    # A variant's zoneout keep value given as an int64 code of the wrong size.
+    spec = RNNSpec("lstm", 2, 3, zoneout=0.2)
+    keeps = [x.new_empty(0)] * 3 + [torch.tensor([7, 2**23, 1]), x.new_empty(0), x.new_empty(0)]
+    with pytest.raises(RuntimeError, match=r"hashed masks take their code as the int64"):
+        torch.ops.lstmkit.rnn_variant(
+            x, h0, c0, w_ih, w_hh, b_ih, b_hh, [], None, fused.cell_code(spec), keeps
+        )
+
+
 def test_backward_skips_unneeded_gradients():
     x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lens, code = op_args("lstm", dirs=1)
     x.requires_grad_(False)

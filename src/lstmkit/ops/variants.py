@@ -229,9 +229,9 @@ def drop_weights(spec: RNNSpec, weights: list[LayerWeights], training: bool) -> 
     keep = 1.0 - spec.weight_drop
     dropped = []
     for w in weights:
-        shape = (1, *w.w_hh.shape)
-        mask = HashedKeep.draw(keep, shape, w.w_hh.dtype, w.w_hh.device).tensor()[0]
-        dropped.append(w._replace(w_hh=w.w_hh * (mask / keep)))
+        shape = (1, *w.w_hh.shape)  # as one step of (T, B, S) masks
+        mask = HashedKeep.draw(keep, shape, w.w_hh.dtype, w.w_hh.device).tensor()
+        dropped.append(w._replace(w_hh=w.w_hh * (mask.view_as(w.w_hh) / keep)))
     return dropped
 
 

@@ -17,7 +17,7 @@
 #include "layer.h"
 #include "products.h"
 #include "team.h"
-#include "variant_cells.h"
+#include "variant_layer.h"
 
 namespace lstmkit {
 namespace {
@@ -164,8 +164,6 @@ std::tuple<Tensor, Tensor, Tensor> rnn_autograd(const Tensor& x, const Tensor& h
   return rnn_variant_autograd(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, {});
 }
 
-// How many threads a time loop's team gets when it asks for ``threads`` (for tests: a
-// build without OpenMP would quietly run every loop on one thread).
 // One step of a cell, x (B, I), h (B, P), c (B, H), as a sequence of one step of one
 // direction. A composite: autograd and the tracers see the rnn / rnn_variant call inside it;
 // it exists because the views cost a few microseconds each from Python, as much as a small
@@ -197,9 +195,7 @@ std::tuple<Tensor, Tensor> cell_step(const Tensor& x, const Tensor& h, const Opt
 template <typename T>
 void fill_keep(const Tensor& code, Tensor& out) {
   constexpr int N = Simd<T>::N;
-  Keep<T> keep;
-  keep.on = keep.hashed = true;
-  keep.seed = uint32_t(code[0].item<int64_t>()), keep.thr = uint32_t(code[1].item<int64_t>());
+  const Keep<T> keep = hashed_keep<T>(code);
   T* o = out.data_ptr<T>();
   const int64_t numel = out.numel();
   at::parallel_for(0, blocks(numel, N), 4096, [&](int64_t b0, int64_t b1) {
@@ -211,8 +207,6 @@ void fill_keep(const Tensor& code, Tensor& out) {
 }
 
 Tensor keep_mask(const Tensor& code, int64_t numel, at::ScalarType dtype) {
-  TORCH_CHECK(code.scalar_type() == at::kLong && code.numel() == 2,
-              "lstmkit::keep_mask: code must be the int64 (seed, thr), got ", code.sizes());
   TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble,
               "lstmkit::keep_mask: float32 or float64, got ", dtype);
   Tensor out = at::empty({numel}, code.options().dtype(dtype));
@@ -224,6 +218,8 @@ Tensor keep_mask(const Tensor& code, int64_t numel, at::ScalarType dtype) {
   return out;
 }
 
+// How many threads a time loop's team gets when it asks for ``threads`` (for tests: a
+// build without OpenMP would quietly run every loop on one thread).
 int64_t team_size(int64_t threads) {
   std::atomic<int> size{0};
   run_team(1, int(threads), [&](const Worker& w) {

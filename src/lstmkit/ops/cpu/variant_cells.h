@@ -101,7 +101,6 @@ __attribute__((always_inline)) inline vec<T> slope(int act, vec<T> y) {
   }
 }
 
-
 struct VariantLSTMCell {
   static constexpr int G = 4;
   static constexpr bool kDirect = true;  // zoneout of h passes dL/dh_t to h_{t-1} directly

@@ -30,6 +30,19 @@ inline at::Tensor recurrent_input(at::TensorList var, int64_t k, const at::Tenso
   return m.defined() ? h * m : h;
 }
 
+// The Keep of hashed masks from their code, the int64 (seed, thr).
+template <typename T>
+Keep<T> hashed_keep(const at::Tensor& code) {
+  TORCH_CHECK(code.scalar_type() == at::kLong && code.numel() == 2,
+              "lstmkit: hashed masks take their code as the int64 (seed, thr), got ",
+              code.scalar_type(), " ", code.sizes());
+  const at::Tensor c = code.contiguous();
+  Keep<T> keep;
+  keep.on = keep.hashed = true;
+  keep.seed = uint32_t(c.data_ptr<int64_t>()[0]), keep.thr = uint32_t(c.data_ptr<int64_t>()[1]);
+  return keep;
+}
+
 template <typename T>
 std::vector<Variant<T>> make_variants(int64_t code, at::TensorList var, int64_t D, int64_t T_,
                                       int64_t B, int64_t H, bool proj,
@@ -56,18 +69,15 @@ std::vector<Variant<T>> make_variants(int64_t code, at::TensorList var, int64_t 
     for (int j = 0; j < 2; ++j) {
       const at::Tensor& m = e[3 + j];
       if (m.numel() == 0) continue;
-      Keep<T>& keep_j = j == 0 ? v.keep_c : v.keep_h;
-      keep_j.on = true;
       TORCH_CHECK(j == 0 || !proj, "lstmkit::rnn: no zoneout of h with a projection");
+      Keep<T>& keep_j = j == 0 ? v.keep_c : v.keep_h;
       if (m.scalar_type() == at::kLong) {
-        TORCH_CHECK(m.numel() == 2, "lstmkit::rnn: hashed zoneout masks take (seed, thr)");
-        const at::Tensor code = m.contiguous();
-        keep_j.hashed = true;
-        keep_j.seed = uint32_t(code[0].item<int64_t>()), keep_j.thr = uint32_t(code[1].item<int64_t>());
+        keep_j = hashed_keep<T>(m);
         continue;
       }
       TORCH_CHECK(m.numel() == 1 || m.numel() == T_ * B * H,
                   "lstmkit::rnn: a zoneout mask must be (T, B, H) or one probability");
+      keep_j.on = true;
       if (m.numel() == 1) {
         keep_j.z = m.item<T>();
       } else {
