@@ -99,7 +99,7 @@ def _mul32(x: Tensor, c: int) -> Tensor:
 
 
 def _hash32(x: Tensor) -> Tensor:
-    """An integer hash of 32-bit values held in int64 (the one keep_of in variant_cells.h uses)."""
+    """An integer hash of 32-bit values held in int64 (the one Keep::at in variant_cells.h uses)."""
     x = x ^ (x >> 16)
     x = _mul32(x, 0x7FEB352D)
     x = x ^ (x >> 15)
@@ -108,7 +108,7 @@ def _hash32(x: Tensor) -> Tensor:
 
 
 class HashedKeep(NamedTuple):
-    """Zoneout keep masks (1 keeps the previous value) drawn from each element's index.
+    """Keep masks (zoneout's: 1 keeps the previous value; weight drop's) from each element's index.
 
     Element i of the flat (T, B, S) masks is 1 where ``hash(seed + i) >> 8 < thr``, so a
     mask is kept with probability ``thr / 2^24``. The fused kernels form these values in
