@@ -97,7 +97,9 @@ def test_unsupported_names_the_option():
     assert fused.unsupported(RNNSpec("lstm", 2, 3, layer_norm=True)) is None
     assert fused.unsupported(RNNSpec("lstm", 2, 3, peephole=True)) is None
     assert fused.unsupported(RNNSpec("gru", 2, 3, layer_norm=True)) is None
-    assert fused.unsupported(RNNSpec("lstm", 2, 3, ablation="FGR")) == "ablation='FGR'"
+    assert fused.unsupported(RNNSpec("lstm", 2, 3, ablation="FGR")) is None
+    fgr_proj = RNNSpec("lstm", 2, 3, ablation="FGR", proj_size=2)
+    assert fused.unsupported(fgr_proj) == "ablation='FGR' with proj_size=2"
     assert fused.unsupported(RNNSpec("lstm", 2, 3, weight_drop=0.5)) is None
     assert fused.unsupported(RNNSpec("lstm", 2, 3, ablation="NP")) is None
     for spec in (RNNSpec("lstm", 2, 3, proj_size=1), RNNSpec("gru", 2, 3), RNNSpec("rnn", 2, 3)):

@@ -57,6 +57,18 @@ def test_compile_forward_and_backward_without_graph_breaks():
     assert_compiled_matches_eager(model, x)
 
 
+def test_fgr_traces_one_op_per_layer_forward_and_backward():
+    """FGR's widened state and weights ([h, q], [W_hh | W_gg]) are torch ops around the one
+    rnn_variant op per layer; the fake gives its output the width H, not 4H."""
+    torch.manual_seed(0)
+    model = Tagger(ablation="FGR", zoneout=0.1).eval()
+    x = torch.randn(5, 2, 3)
+    program = torch.export.export(model, (x,))
+    assert op_nodes(program.graph) == ["lstmkit.rnn_variant.default"] * 2
+    torch.testing.assert_close(program.module()(x), model(x))
+    assert_compiled_matches_eager(model, x)
+
+
 @pytest.mark.parametrize("cls", [lk.LSTM, lk.GRU])
 def test_layer_norm_traces_as_its_ops_forward_and_backward(cls):
     """The layer-normalised kernels (lstmkit::linear, ln_fwd, ln_bwd) under export and
@@ -86,7 +98,13 @@ class Decoder(nn.Module):
 
 
 @pytest.mark.parametrize(
-    ("cls", "kw"), [(lk.LSTMCell, {}), (lk.GRUCell, {}), (lk.LSTMCell, {"peephole": True})]
+    ("cls", "kw"),
+    [
+        (lk.LSTMCell, {}),
+        (lk.GRUCell, {}),
+        (lk.LSTMCell, {"peephole": True}),
+        (lk.LSTMCell, {"ablation": "FGR"}),
+    ],
 )
 def test_cell_loop_traces_one_op_per_step(cls, kw):
     """A cell step is the composite lstmkit::cell, which export records as the rnn op it

@@ -111,7 +111,8 @@ def test_bad_arguments_raise_clear_errors(call, exc, pattern):
         ({"zoneout": 0.1}, "fused"),
         ({"recurrent_dropout": 0.1}, "fused"),
         ({"activation": "relu"}, "fused"),
-        ({"ablation": "FGR"}, "reference"),
+        ({"ablation": "FGR"}, "fused"),
+        ({"ablation": "FGR", "proj_size": 2}, "reference"),
         ({"zoneout": 0.0, "recurrent_dropout": 0}, "native"),  # values at their defaults
     ],
 )

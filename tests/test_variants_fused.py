@@ -29,6 +29,12 @@ SERVED = {name: options for name, options in LSTM_VARIANTS.items() if _served(op
 SERVED["NOG+relu"] = {"ablation": "NOG", "activation": "relu"}
 SERVED["recurrent_dropout"] = {"recurrent_dropout": 0.3}  # evaluation: no mask
 SERVED["zoneout-c+peephole"] = {"zoneout": (0.3, 0.0), "peephole": True}  # with proj_size too
+SERVED["FGR+peephole+zoneout+relu"] = {
+    "ablation": "FGR",
+    "peephole": True,
+    "zoneout": (0.3, 0.4),
+    "activation": "relu",
+}
 SERVED["CIFG+zoneout+hard_sigmoid"] = {
     "ablation": "CIFG",
     "zoneout": (0.4, 0.2),
@@ -41,7 +47,7 @@ def test_served_variants_cover_the_element_wise_options():
     for name in ("peephole", "coupled", "zoneout", "NIG", "NFG", "NOG", "NIAF", "NOAF", "CIFG"):
         assert name in names
     assert "layer_norm" in names and "layer_norm+peephole-bias" in names
-    assert "FGR" not in names and "FGR+layer_norm+zoneout" not in names
+    assert "FGR" in names and "FGR+layer_norm+zoneout" not in names
 
 
 @pytest.mark.parametrize("proj_size", [0, 2])
@@ -66,7 +72,7 @@ def test_fused_variant_matches_the_reference_float32(options):
     assert_parity(*pair, inputs().float(), hx, LENGTHS, run_ours, run_ours)
 
 
-@pytest.mark.parametrize("name", ["peephole", "CIFG", "zoneout", "NIAF"])
+@pytest.mark.parametrize("name", ["peephole", "CIFG", "zoneout", "NIAF", "FGR"])
 def test_fused_variant_cell_matches_the_equations(name):
     ours = build(lk.LSTMCell, I, H, impl="fused", **SERVED[name])
     oracle = Oracle(ours)
@@ -89,8 +95,15 @@ def test_fused_variant_cell_matches_the_equations(name):
         {"ablation": "NFG", "zoneout": 0.4, "weight_drop": 0.3},
         {"recurrent_dropout": 0.4},
         {"recurrent_dropout": 0.3, "zoneout": 0.2, "ablation": "CIFG"},
+        {"ablation": "FGR", "zoneout": (0.2, 0.3), "weight_drop": 0.3},
     ],
-    ids=["zoneout+peephole", "NFG+zoneout+weight_drop", "recurrent_dropout", "all-noise+CIFG"],
+    ids=[
+        "zoneout+peephole",
+        "NFG+zoneout+weight_drop",
+        "recurrent_dropout",
+        "all-noise+CIFG",
+        "FGR+zoneout+weight_drop",
+    ],
 )
 def test_training_mode_same_seed_same_result_as_the_reference(options, monkeypatch):
     """The fused path draws the masks the reference draws, in the same order, and computes
@@ -101,8 +114,8 @@ def test_training_mode_same_seed_same_result_as_the_reference(options, monkeypat
     results = []
     for module in (ours, ref):
         torch.manual_seed(11)
-        out, (h, c) = module(inputs(), lengths=LENGTHS)
-        results.append((out, h, c))
+        out, state = module(inputs(), lengths=LENGTHS)  # state (h, c) or FGR's (h, c, q)
+        results.append((out, *state))
     for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     captured = capture_masks(monkeypatch)
@@ -151,6 +164,62 @@ def test_gradcheck_of_the_variant_operator(options):
     assert torch.autograd.gradcheck(fn, (x, h0, c0, w_ih, w_hh, b_ih, b_hh, *used))
 
 
+def test_gradcheck_and_opcheck_of_the_fgr_operator():
+    """FGR through the operator: the recurrent input z = [h, q] (B, 4H) and the (4H, 4H)
+    recurrent weight (rows of g included), with zoneout masks and lengths."""
+    spec = RNNSpec("lstm", I, H, ablation="FGR", peephole=True, zoneout=0.3)
+    code = fused.cell_code(spec)
+    x, h0, c0, (w_ih, w_hh, b_ih, b_hh), peeps, keeps = _op_inputs(spec, True)
+    g = torch.Generator().manual_seed(5)
+    q0 = torch.rand(1, 2, 3 * H, generator=g, dtype=F64)
+    z0 = torch.cat([h0.detach(), q0], -1).requires_grad_()  # (1, B, 4H)
+    w_gg = 0.5 * torch.randn(4 * H, 3 * H, generator=g, dtype=F64)
+    w_rec = torch.cat([w_hh.detach(), w_gg], 1).requires_grad_()  # (4H, 4H)
+    lens = torch.tensor([3, 2])
+
+    def fn(x, z0, c0, w_ih, w_rec, b_ih, b_hh, *ps):
+        it = iter(ps)
+        var = [next(it) if p.numel() else p for p in peeps] + keeps
+        return torch.ops.lstmkit.rnn_variant(
+            x, z0, c0, [w_ih], [w_rec], [b_ih], [b_hh], [], lens, code, var
+        )
+
+    used = [p for p in peeps if p.numel()]
+    assert torch.autograd.gradcheck(fn, (x, z0, c0, w_ih, w_rec, b_ih, b_hh, *used))
+    out, z_n, _ = fn(x, z0, c0, w_ih, w_rec, b_ih, b_hh, *used)
+    assert out.shape == (3, 2, H) and z_n.shape == (1, 2, 4 * H)  # the output is h only
+    args = (x, z0, c0, [w_ih], [w_rec], [b_ih], [b_hh], [], lens, code, peeps + keeps)
+    torch.library.opcheck(torch.ops.lstmkit.rnn_variant.default, args)
+    with pytest.raises(
+        RuntimeError, match=r"FGR LSTM takes .* \(4H, 4H\) w_hh .* got w_hh \[16, 4\]"
+    ):
+        torch.ops.lstmkit.rnn_variant(x, h0, c0, [w_ih], [w_hh], [b_ih], [b_hh], [], lens, code,
+                                      peeps + keeps)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("threads", "batch", "bidirectional"),
+    [(2, 7, False), (2, 19, False), (4, 19, True)],
+    ids=["units-split", "rows-split", "rows-split-bidirectional"],
+)
+def test_fgr_on_a_team_of_threads(threads, batch, bidirectional):
+    """FGR's state z = [h, q] is 4H wide. With the units split over threads, the columns of
+    dL/dz are shared out apart from the units (and a second barrier per step); with the rows
+    split, each thread forms all 4H of its rows. H = 61 puts q's columns off the vector
+    blocks; lengths mask rows of every thread."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        options = {"ablation": "FGR", "peephole": True, "bidirectional": bidirectional}
+        pair = [build(lk.LSTM, 7, 61, impl=impl, **options) for impl in IMPLS]
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(6, batch, 7, generator=g, dtype=F64)
+        lengths = torch.randint(1, 7, (batch,), generator=g)
+        assert_parity(*pair, x, states(pair[0], batch), lengths, run_ours, run_ours)
+    finally:
+        torch.set_num_threads(saved)
+
+
 def test_opcheck_of_the_variant_operator():
     spec = RNNSpec("lstm", I, H, peephole=True, zoneout=0.2, recurrent_dropout=0.3)
     x, h0, c0, (w_ih, w_hh, b_ih, b_hh), peeps, keeps = _op_inputs(spec, True)
@@ -177,7 +246,11 @@ def test_opcheck_of_the_variant_operator():
         ({"layer_norm": True, "ablation": "NIG"}, "ablation='NIG' with layer_norm=True"),
         ({"layer_norm": True, "proj_size": 2}, "proj_size=2 with layer_norm=True"),
         ({"recurrent_dropout": 0.2, "proj_size": 2}, "recurrent_dropout=0.2 with proj_size=2"),
-        ({"ablation": "FGR"}, "ablation='FGR'"),
+        ({"ablation": "FGR", "proj_size": 2}, "ablation='FGR' with proj_size=2"),
+        (
+            {"ablation": "FGR", "recurrent_dropout": 0.1},
+            "recurrent_dropout=0.1 with ablation='FGR'",
+        ),
         ({"zoneout": 0.1, "proj_size": 2}, r"zoneout=\(0.1, 0.1\) with proj_size=2"),
     ],
 )

@@ -131,10 +131,10 @@ def run_layer(
         extra = fused_variants.extra_tensors(weights, noises, x)
     args = (
         x,
-        state[0],
+        fused_variants.widen(spec, state),  # h, or FGR's [h, q]
         state[1] if lstm else None,
         [w.w_ih for w in weights],
-        [w.w_hh for w in weights],
+        [fused_variants.recurrent_weight(spec, w) for w in weights],
         [w.b_ih for w in weights] if spec.bias else [],
         [w.b_hh for w in weights] if spec.bias else [],
         [w.w_hr for w in weights] if spec.proj_size else [],
@@ -145,7 +145,7 @@ def run_layer(
         out, h_n, c_n = torch.ops.lstmkit.rnn_variant(*args, extra)
     else:
         out, h_n, c_n = torch.ops.lstmkit.rnn(*args)
-    return out, ((h_n, c_n) if lstm else (h_n,))
+    return out, fused_variants.narrow(spec, h_n, c_n if lstm else None)
 
 
 def rnn(
@@ -191,8 +191,12 @@ def cell(spec: RNNSpec, x: Tensor, state: State, w: LayerWeights, training: bool
         extra = fused_variants.extra_tensors([w], [noise], x)
     lstm = spec.mode == "lstm"
     c = state[1] if lstm else None
-    h, c = torch.ops.lstmkit.cell(x, state[0], c, w.w_ih, w.w_hh, w.b_ih, w.b_hh, code, extra)
-    return (h, c) if lstm else (h,)
+    if not variant:
+        h, c = torch.ops.lstmkit.cell(x, state[0], c, w.w_ih, w.w_hh, w.b_ih, w.b_hh, code, [])
+        return (h, c) if lstm else (h,)
+    h, w_hh = fused_variants.widen(spec, state), fused_variants.recurrent_weight(spec, w)
+    h, c = torch.ops.lstmkit.cell(x, h, c, w.w_ih, w_hh, w.b_ih, w.b_hh, code, extra)
+    return fused_variants.narrow(spec, h, c if lstm else None)
 
 
 _CODES: dict[RNNSpec, tuple[int, bool]] = {}

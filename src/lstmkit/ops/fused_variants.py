@@ -2,8 +2,8 @@
 
 The kernels' variant LSTM and GRU cells (``cpu/variant_cells.h``) compute the equations of
 :mod:`lstmkit.ops.variants` unit by unit inside the fused time loop, forward and backward:
-peepholes, ``coupled_gates``, the ablations NIG, NFG, NOG, NIAF, NOAF, CIFG (and NP, the
-plain LSTM), the ``activation`` / ``recurrent_activation`` choices, zoneout (evaluation:
+peepholes, ``coupled_gates``, the ablations NIG, NFG, NOG, NIAF, NOAF, CIFG, FGR (and NP,
+the plain LSTM), the ``activation`` / ``recurrent_activation`` choices, zoneout (evaluation:
 the expectation; training: the masks :func:`lstmkit.ops.variants.draw_noise` draws, so the
 same seed gives the reference's result) and ``recurrent_dropout`` (the mask drawn the same
 way). Weight drop is applied before any kernel runs. The GRU (``reset_after=True``) has
@@ -14,9 +14,13 @@ the activation choices, zoneout and recurrent dropout.
 serve peepholes, the activations, zoneout, recurrent dropout and weight drop, and refuse
 ``coupled_gates``, the ablations (but NP) and ``proj_size``.
 
-Not served (these configurations run the reference): the FGR ablation, zoneout of h or
-recurrent dropout together with ``proj_size``, and the combinations with ``layer_norm``
-above.
+FGR's gate recurrence runs as part of the recurrent product: the kernels' recurrent input is
+z = [h, q] (4H wide, q = [i, f, o] of the last step) and their W_hh is [W_hh | W_gg with zero
+rows for g] (:func:`recurrent_weight`), so one product forms W_hh h + W_gg q.
+
+Not served (these configurations run the reference): zoneout of h or recurrent dropout
+together with ``proj_size``, FGR with ``proj_size`` or recurrent dropout, and the
+combinations with ``layer_norm`` above.
 
 The options travel in the cell code (see :func:`cell_code`), the extra tensors as six per
 direction (:func:`extra_tensors`).
@@ -35,6 +39,7 @@ Example:
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from . import variants
@@ -67,8 +72,10 @@ def unsupported(spec: RNNSpec) -> str | None:
     for name, value in spec.variant_options().items():
         if name == "weight_drop":
             continue
-        if name == "ablation" and value == "FGR":
-            return f"{name}={value!r}"
+        if name == "ablation" and value == "FGR" and spec.proj_size:
+            return f"ablation='FGR' with proj_size={spec.proj_size}"
+        if name == "recurrent_dropout" and spec.ablation == "FGR":
+            return f"recurrent_dropout={value!r} with ablation='FGR'"
         if name == "zoneout" and spec.proj_size and spec.zoneout[1]:
             return f"zoneout={value!r} with proj_size={spec.proj_size}"
         if name == "recurrent_dropout" and spec.proj_size:
@@ -84,7 +91,7 @@ def is_variant(spec: RNNSpec) -> bool:
 def cell_code(spec: RNNSpec) -> int:
     """The kernels' cell code of a variant LSTM or GRU: the kind in bits 0-3, then the gate
     mode (bits 4-6), no output gate (bit 7), the candidate's, the output's and the gates'
-    activation (3 bits each from bit 8), as ``variant_cells.h`` decodes it."""
+    activation (3 bits each from bit 8), FGR (bit 17), as ``variant_cells.h`` decodes it."""
     if spec.mode == "gru":
         act = ACTIVATION_CODES[spec.activation]
         return (
@@ -100,7 +107,42 @@ def cell_code(spec: RNNSpec) -> int:
         | ACTIVATION_CODES[act_g] << 8
         | ACTIVATION_CODES[act_h] << 11
         | ACTIVATION_CODES[spec.recurrent_activation] << 14
+        | int(spec.ablation == "FGR") << 17
     )
+
+
+def recurrent_weight(spec: RNNSpec, w: LayerWeights) -> Tensor:
+    """What the kernels' recurrent product multiplies by: W_hh, or for FGR (4H, 4H)
+    [W_hh | W_gg'], W_gg' (4H, 3H) the rows of W_gg for i, f, o and zeros for g.
+
+    Example:
+        >>> spec = RNNSpec("lstm", 2, 1, ablation="FGR", bias=False)
+        >>> w = LayerWeights(torch.ones(4, 2), torch.ones(4, 1), w_gg=torch.full((3, 3), 2.0))
+        >>> recurrent_weight(spec, w)
+        tensor([[1., 2., 2., 2.],
+                [1., 2., 2., 2.],
+                [1., 0., 0., 0.],
+                [1., 2., 2., 2.]])
+    """
+    if spec.ablation != "FGR":
+        return w.w_hh
+    hidden = spec.hidden_size
+    gg = w.w_gg  # (3H, 3H), rows and columns i, f, o
+    rows = torch.cat([gg[: 2 * hidden], gg.new_zeros(hidden, 3 * hidden), gg[2 * hidden :]])
+    return torch.cat([w.w_hh, rows], dim=1)  # (4H, H + 3H)
+
+
+def widen(spec: RNNSpec, state: tuple[Tensor, ...]) -> Tensor:
+    """The kernels' recurrent input state: h, or for FGR z = [h, q] (..., 4H)."""
+    return torch.cat([state[0], state[2]], dim=-1) if spec.ablation == "FGR" else state[0]
+
+
+def narrow(spec: RNNSpec, z: Tensor, c: Tensor | None) -> tuple[Tensor, ...]:
+    """The state from the kernels' final z (and c): (h,), (h, c) or for FGR (h, c, q)."""
+    if spec.ablation == "FGR":
+        hidden = spec.hidden_size
+        return z[..., :hidden], c, z[..., hidden:]
+    return (z,) if c is None else (z, c)
 
 
 def _keep(keep: variants.HashedKeep | Tensor | float | None, like: Tensor) -> Tensor:

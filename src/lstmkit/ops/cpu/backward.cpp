@@ -24,6 +24,11 @@ inline bool valid(const int64_t* lengths, int64_t t, int64_t b) {
 }
 
 template <typename T>
+bool fgr(const BwdArgs<T>& a) {
+  return a.var && a.var->fgr;
+}
+
+template <typename T>
 BwdStep<T> step_pointers(const BwdArgs<T>& a, int64_t t) {
   const int64_t B = a.B, H = a.H;
   const int64_t prev = t + (a.reverse ? 1 : 0), next = t + (a.reverse ? 0 : 1);
@@ -40,6 +45,7 @@ BwdStep<T> step_pointers(const BwdArgs<T>& a, int64_t t) {
   st.dgi = a.dgi + t * B * a.GH;
   st.dgh = a.dgh + t * B * a.GH;
   st.dh_direct = a.dh_direct;
+  st.dz = a.dh0;
   st.var = a.var;
   st.t = t;
   return st;
@@ -118,7 +124,9 @@ void gate_grads(const BwdArgs<T>& a, const BwdStep<T>& st, Range units, Range ro
           Cell::backward(st, b, u0, n, carried + load_n(dout + b * a.dout_ld + u0, n));
         } else {
           pass_through(st, Cell::G, b, u0, n);
-          store_n(a.dh_direct + b * a.P + u0, carried, n);
+          for (int64_t g = 0; g < (fgr(a) ? 4 : 1); ++g)  // FGR: q's part passes too
+            store_n(a.dh_direct + b * a.P + g * H + u0, load_n(a.dh0 + b * a.P + g * H + u0, n),
+                    n);
         }
       }
     }
@@ -180,7 +188,12 @@ void backward_direction(const BwdArgs<T>& a, const Worker& w) {
   const int64_t B = a.B, H = a.H, P = a.P, GH = a.GH;
   const bool by_rows = !a.proj && split_rows(B, w.size, kMaxRows);
   const Range units = by_rows ? Range{0, blocks(H, N)} : share(blocks(H, N), w.index, w.size);
-  const Range cols = a.proj ? share(blocks(P, N), w.index, w.size) : units;
+  // The columns of dL/dh_{t-1} this worker forms: its units', unless h is projected or (FGR)
+  // q = [i, f, o] sits beside h, whose columns are not a unit's; then a share of all P.
+  const bool wide = fgr(a);
+  const Range cols = by_rows && wide  ? Range{0, blocks(P, N)}
+                     : a.proj || wide ? share(blocks(P, N), w.index, w.size)
+                                      : units;
   const Range rows = by_rows ? row_share(B, w.index, w.size, kMaxRows) : Range{0, B};
   // The columns whose panels of W_hh this worker packs.
   const Range packs = by_rows ? panel_share(cols.end, kMaxBlocks, w.index, w.size) : cols;
@@ -205,6 +218,7 @@ void backward_direction(const BwdArgs<T>& a, const Worker& w) {
       std::fill(a.dc0 + b * H + u_lo, a.dc0 + b * H + u_hi, T(0));
     }
   }
+  if (wide && !by_rows) w.sync();  // dL/dz_T is in place, copied by columns
   for (int64_t s = 0; s < a.T_; ++s) {
     const int64_t t = a.reverse ? s : a.T_ - 1 - s;
     const BwdStep<T> st = step_pointers(a, t);
@@ -215,6 +229,7 @@ void backward_direction(const BwdArgs<T>& a, const Worker& w) {
     gate_grads<T, Cell>(a, st, units, rows, t);
     if (!by_rows) w.sync();  // every unit's gate gradients of this step are written
     carry_dh(a, st, cols, rows);
+    if (wide && !by_rows) w.sync();  // the next step's units read other workers' columns
   }
 }
 

@@ -31,6 +31,12 @@ inline int64_t base_kind(int64_t code) {
   const int64_t kind = cell_kind(code);
   return kind == kLSTMVariant ? int64_t(kLSTM) : kind == kGRUVariant ? int64_t(kGRU) : kind;
 }
+// A variant LSTM with the gate recurrence of the FGR ablation (bit 17, variant_cells.h). Its
+// recurrent input is z = [h, q] (P = 4H): q = [i, f, o] of the last step, and W_hh is
+// [W_hh | W_gg with zero rows for g], (4H, 4H), so the gates' recurrence is one product.
+inline bool is_fgr(int64_t code) {
+  return cell_kind(code) == kLSTMVariant && ((code >> 17) & 1);
+}
 
 template <typename T>
 struct Variant;  // the options and extra tensors of a variant LSTM or GRU (variant_cells.h)
@@ -71,6 +77,7 @@ struct BwdStep {
   T* dgh;            // (B, GH) recurrent side (differs from dgi only for the GRU)
   T* dh_direct;      // (B, H) the part of dL/dh_{t-1} that does not go through W_hh,
                      // written by cells with kDirect (the driver zeroes it for the others)
+  const T* dz = nullptr;  // (B, P) carried dL/dz_t of an FGR cell: its q part is read here
   const Variant<T>* var = nullptr;  // variant LSTM only
   int64_t t = 0;
 };

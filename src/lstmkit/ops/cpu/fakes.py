@@ -21,9 +21,10 @@ _registered: list[bool] = []
 
 def workspace_size(cell: int, steps: int, batch: int, hidden: int, proj: int) -> int:
     """Elements saved per direction: gates | GRU extra | h slots | c slots | r."""
+    width = 4 * hidden if _fgr(cell) else proj or hidden  # FGR's slots hold [h, q]
     cell = {4: 0, 5: 1}.get(cell & 15, cell & 15)  # a variant saves what its cell saves
     tb = steps * batch
-    size = tb * GATES[cell] * hidden + (steps + 1) * batch * (proj or hidden)
+    size = tb * GATES[cell] * hidden + (steps + 1) * batch * width
     if cell == 1:
         size += tb * hidden
     if cell == 0:
@@ -31,13 +32,18 @@ def workspace_size(cell: int, steps: int, batch: int, hidden: int, proj: int) ->
     return size
 
 
+def _fgr(cell: int) -> bool:
+    """Whether a cell code is an FGR LSTM's (cells.h: is_fgr)."""
+    return cell & 15 == 4 and bool(cell >> 17 & 1)
+
+
 def _forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, cell, save, var=()):
     steps, batch = x.shape[0], x.shape[1]
     dirs, hidden = len(w_ih), w_ih[0].shape[0] // GATES[cell & 15]
-    out_size = w_hh[0].shape[1]
-    proj = out_size if w_hr else 0
-    out = x.new_empty(steps, batch, dirs * out_size)
-    h_n = x.new_empty(dirs, batch, out_size)
+    state_size = w_hh[0].shape[1]  # P; FGR's 4H
+    proj = state_size if w_hr else 0
+    out = x.new_empty(steps, batch, dirs * (hidden if _fgr(cell) else state_size))
+    h_n = x.new_empty(dirs, batch, state_size)
     c_n = x.new_empty(dirs if GATES[cell & 15] == 4 else 0, batch, hidden)
     ws_size = workspace_size(cell, steps, batch, hidden, proj)
     ws = x.new_empty(dirs if save else 0, ws_size)

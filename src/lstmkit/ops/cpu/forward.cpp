@@ -23,7 +23,8 @@ void keep_state(const FwdArgs<T>& a, const FwdStep<T>& s, int64_t b, int64_t u0,
     if (a.save) std::fill_n(s.r + b * a.H + u0, n, T(0));  // no gradient flows to W_hr
     return;  // h itself is handled by the projection phase
   }
-  std::copy_n(s.h_prev + b * s.h_ld + u0, n, s.h_new + b * s.h_ld + u0);
+  for (int64_t g = 0; g < ((s.var && s.var->fgr) ? 4 : 1); ++g)  // h, and FGR's q = [i, f, o]
+    std::copy_n(s.h_prev + b * s.h_ld + g * a.H + u0, n, s.h_new + b * s.h_ld + g * a.H + u0);
   if (s.h_in) std::copy_n(s.h_in + b * s.h_ld + u0, n, s.h_in_new + b * s.h_ld + u0);
   std::fill_n(s.out + b * s.out_ld + u0, n, T(0));
 }

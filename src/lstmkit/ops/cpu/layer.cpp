@@ -28,11 +28,13 @@ int gate_count(int64_t cell) { return cell == kLSTM ? 4 : cell == kGRU ? 3 : 1; 
 
 struct Dims {
   int64_t T, B, I, H, P, GH, D;
+  int64_t O;  // output columns per direction: P, or H for FGR (whose P = 4H holds q too)
   bool proj;
 };
 
 Dims dims_of(const Tensor& x, const Tensor& h0, TensorList w_ih, TensorList w_hh,
-             TensorList w_hr, int64_t cell) {
+             TensorList w_hr, int64_t code) {
+  const int64_t cell = base_kind(code);
   TORCH_CHECK(x.dim() == 3, "lstmkit::rnn: x must be (T, B, I), got ", x.sizes());
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
               "lstmkit::rnn: float32 or float64, got ", x.scalar_type());
@@ -47,6 +49,10 @@ Dims dims_of(const Tensor& x, const Tensor& h0, TensorList w_ih, TensorList w_hh
               "lstmkit::rnn: w_hr only for an LSTM, one per direction");
   TORCH_CHECK(h0.dim() == 3 && h0.size(0) == d.D && h0.size(1) == d.B && h0.size(2) == d.P,
               "lstmkit::rnn: h0 must be (D, B, P), got ", h0.sizes());
+  d.O = is_fgr(code) ? d.H : d.P;
+  TORCH_CHECK(!is_fgr(code) || (!d.proj && d.P == 4 * d.H),
+              "lstmkit::rnn: an FGR LSTM takes [W_hh | W_gg] as one (4H, 4H) w_hh and no "
+              "w_hr, got w_hh ", w_hh[0].sizes());
   return d;
 }
 
@@ -169,7 +175,7 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
     a.w_hr = d.proj ? buf.hold(w_hr[k]) : nullptr;
     a.b_hn = (cell == kGRU && !b_hh.empty()) ? buf.hold(b_hh[k].narrow(0, 2 * H, H)) : nullptr;
     a.hs = hs, a.cs = cell == kLSTM ? cs : nullptr, a.rs = d.proj ? rs : nullptr;
-    a.out = out.data_ptr<T>() + k * P, a.out_ld = d.D * P;
+    a.out = out.data_ptr<T>() + k * d.O, a.out_ld = d.D * d.O;
     a.h_n = h_n[k].data_ptr<T>();
     a.c_n = cell == kLSTM ? c_n[k].data_ptr<T>() : nullptr;
     a.lengths = lengths ? lengths->data_ptr<int64_t>() : nullptr;
@@ -196,14 +202,14 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> rnn_fwd_cpu(
     bool save, TensorList var) {
   const int64_t code = cell;
   cell = base_kind(code);
-  const Dims d = dims_of(x, h0, w_ih, w_hh, w_hr, cell);
+  const Dims d = dims_of(x, h0, w_ih, w_hh, w_hr, code);
   TORCH_CHECK(cell != kLSTM || (c0 && c0->sizes() == at::IntArrayRef({d.D, d.B, d.H})),
               "lstmkit::rnn: an LSTM needs c0 (D, B, H)");
   const Tensor x2 = x.contiguous().view({d.T * d.B, d.I});  // (T * B, I)
   const Tensor h0c = h0.contiguous();
   const OptTensor c0c = c0 ? OptTensor(c0->contiguous()) : std::nullopt;
   const OptTensor len = lengths ? OptTensor(lengths->to(at::kLong).contiguous()) : std::nullopt;
-  Tensor out = at::empty({d.T, d.B, d.D * d.P}, x.options());
+  Tensor out = at::empty({d.T, d.B, d.D * d.O}, x.options());
   Tensor h_n = at::empty({d.D, d.B, d.P}, x.options());
   Tensor c_n = at::empty({cell == kLSTM ? d.D : 0, d.B, d.H}, x.options());
   Tensor ws = at::empty({save ? d.D : 0, layout_of(d, cell).total}, x.options());
@@ -244,7 +250,7 @@ void backward_loop(const Dims& d, int64_t cell, const Tensor& gout, const Tensor
     a.rs = d.proj ? base + l.rs : nullptr;
     a.w_hh = buf.hold(w_hh[k]);
     a.w_hr = d.proj ? buf.hold(w_hr[k]) : nullptr;
-    a.dout = gout.data_ptr<T>() + k * P, a.dout_ld = d.D * P;
+    a.dout = gout.data_ptr<T>() + k * d.O, a.dout_ld = d.D * d.O;
     a.dh_n = ghn[k].data_ptr<T>();
     a.dc_n = gcn ? gcn->select(0, k).data_ptr<T>() : nullptr;
     a.dgi = dgi[k].data_ptr<T>();
@@ -272,7 +278,7 @@ rnn_bwd_cpu(
     bool need_input, bool need_weights, TensorList var) {
   const int64_t code = cell;
   cell = base_kind(code);
-  const Dims d = dims_of(x, h0, w_ih, w_hh, w_hr, cell);
+  const Dims d = dims_of(x, h0, w_ih, w_hh, w_hr, code);
   const Layout l = layout_of(d, cell);
   TORCH_CHECK(ws.dim() == 2 && ws.size(0) == d.D && ws.size(1) == l.total,
               "lstmkit::rnn_bwd: workspace does not match the layer");

@@ -7,7 +7,13 @@
 // backward.cpp) as the plain cells, with its options read at run time.
 //
 // Cell code of a variant (see cells.h): kLSTMVariant or kGRUVariant | gate_mode << 4
-// | no_output << 7 | act_g << 8 | act_h << 11 | act_gate << 14, activations numbered as Act.
+// | no_output << 7 | act_g << 8 | act_h << 11 | act_gate << 14 | fgr << 17, activations
+// numbered as Act.
+//
+// FGR (the gate recurrence of Greff et al.): the recurrent input is z = [h, q], q = [i, f, o]
+// of the last step, so the cell writes q beside h into the state slot (h_ld = 4H), and in
+// the backward pass reads dL/dq (the q part of the carried dL/dz) and adds it to dL/di,
+// dL/df, dL/do.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +63,7 @@ template <typename T>
 struct Variant {
   int gate_mode = kBothGates;
   bool no_output = false;  // NOG: o = 1
+  bool fgr = false;        // FGR: q = [i, f, o] is part of the state (cells.h: is_fgr)
   int act_g = kTanh, act_h = kTanh, act_gate = kSigmoid;
   const T* p_i = nullptr;  // (H,) peephole weights, nullptr when the gate has none
   const T* p_f = nullptr;
@@ -73,6 +80,7 @@ struct Variant {
     act_g = int((code >> 8) & 7);
     act_h = int((code >> 11) & 7);
     act_gate = int((code >> 14) & 7);
+    fgr = is_fgr(code);
   }
 };
 
@@ -140,8 +148,14 @@ struct VariantLSTMCell {
         const vec<T> k = v.keep_h.at(at, n);
         h_t = k * load_n(s.h_prev + b * s.h_ld + u0, n) + (one - k) * h;
       }
-      store_n(s.h_new + b * s.h_ld + u0, h_t, n);
+      T* z = s.h_new + b * s.h_ld + u0;
+      store_n(z, h_t, n);
       store_n(s.out + b * s.out_ld + u0, h_t, n);
+      if (v.fgr) {  // q_t = [i, f, o] beside h_t
+        store_n(z + H, i, n);
+        store_n(z + 2 * H, f, n);
+        store_n(z + 3 * H, o, n);
+      }
       if (v.rmask) {
         const int64_t at_h = b * s.h_ld + u0;
         store_n(s.h_in_new + at_h, h_t * load_n(v.rmask + at_h, n), n);
@@ -180,10 +194,18 @@ struct VariantLSTMCell {
       dc_prev = k * dc_t;
       dc_t = (one - k) * dc_t;
     }
-    const vec<T> da_o = v.no_output ? zero : dh * y * slope<T>(v.act_gate, o);
+    vec<T> dq_i = zero, dq_f = zero, dq_o = zero;  // FGR: dL/dq_t, q_t = [i, f, o]
+    if (v.fgr) {
+      const T* dz = s.dz + b * s.h_ld + u0;
+      dq_i = load_n(dz + H, n), dq_f = load_n(dz + 2 * H, n), dq_o = load_n(dz + 3 * H, n);
+      store_n(s.dh_direct + b * s.h_ld + H + u0, zero, n);  // q_{t-1} reaches q_t only via W
+      store_n(s.dh_direct + b * s.h_ld + 2 * H + u0, zero, n);
+      store_n(s.dh_direct + b * s.h_ld + 3 * H + u0, zero, n);
+    }
+    const vec<T> da_o = v.no_output ? zero : (dh * y + dq_o) * slope<T>(v.act_gate, o);
     vec<T> dc = dc_t + dh * o * slope<T>(v.act_h, y);
     if (v.p_o) dc = dc + da_o * load_n(v.p_o + u0, n);
-    const vec<T> di = dc * g, df = dc * cp;
+    const vec<T> di = dc * g + dq_i, df = dc * cp + dq_f;
     vec<T> da_i = zero, da_f = zero;
     switch (v.gate_mode) {
       case kNoInput: da_f = df * slope<T>(v.act_gate, f); break;
