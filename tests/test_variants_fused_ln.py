@@ -159,6 +159,7 @@ def _op_args(mode: str, peephole: bool):
     rows, steps, batch = spec.gate_count * H, 3, 2
     lstm = mode == "lstm"
     gx, h0 = t(steps, batch, rows), t(1, batch, H)
+    g_ih, b_ih = t(1, rows), t(1, rows)
     c0 = t(1, batch, H) if lstm else None
     w_hh, g_hh, b_hh = t(1, rows, H), t(1, rows), t(1, rows)
     g_c, b_c = (t(1, H), t(1, H)) if lstm else (gx.new_empty(0, H), gx.new_empty(0, H))
@@ -169,24 +170,29 @@ def _op_args(mode: str, peephole: bool):
     var = [*peeps, keep_c, gx.new_full((1,), 0.3), mask]
     lengths = torch.tensor([3, 2])
     code = fused.cell_code(spec)
-    return gx, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, code, var, True
+    return gx, g_ih, b_ih, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, code, var, True
 
 
 @pytest.mark.parametrize(("mode", "peephole"), [("lstm", True), ("gru", False)])
 def test_gradcheck_of_the_ln_operator(mode, peephole):
-    gx, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, code, var, _ = _op_args(mode, peephole)
+    """Every input with a gradient, the input side's normalisation (in the loop forward,
+    torch's layer-norm backward from the kept statistics) included."""
+    gx, g_ih, b_ih, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, code, var, _ = _op_args(
+        mode, peephole
+    )
     peeps = [p for p in var[:3] if p.numel()]
     lstm_only = [c0, g_c, b_c] if mode == "lstm" else []
     var_empty = (g_c, b_c)
 
-    def fn(gx, h0, w_hh, g_hh, b_hh, *rest):
+    def fn(gx, g_ih, b_ih, h0, w_hh, g_hh, b_hh, *rest):
         c0, g_c, b_c = rest[:3] if mode == "lstm" else (None, *var_empty)
         ps = iter(rest[3:] if mode == "lstm" else rest)
         v = [next(ps) if p.numel() else p for p in var[:3]] + var[3:]
-        args = (gx, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, code, v, True)
+        args = (gx, g_ih, b_ih, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, code, v, True)
         return torch.ops.lstmkit.ln_fwd(*args)[:3]
 
-    assert torch.autograd.gradcheck(fn, (gx, h0, w_hh, g_hh, b_hh, *lstm_only, *peeps))
+    inputs = (gx, g_ih, b_ih, h0, w_hh, g_hh, b_hh, *lstm_only, *peeps)
+    assert torch.autograd.gradcheck(fn, inputs)
 
 
 @pytest.mark.parametrize("mode", ["lstm", "gru"])
@@ -230,3 +236,22 @@ def test_linear_operator_matches_torch_with_gradients(dtype):
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, **tol)
     torch.library.opcheck(torch.ops.lstmkit.linear.default, (x[:2], w))
+
+
+@pytest.mark.parametrize("cls", [lk.LSTM, lk.GRU])
+@pytest.mark.parametrize("used", ["output", "final h", "final c"])
+def test_gradients_when_only_some_outputs_are_used(cls, used):
+    """The autograd formula gets None for outputs the loss does not use (the workspace is
+    never filled with zeros): the gradients still match the reference's."""
+    if used == "final c" and cls is lk.GRU:
+        pytest.skip("the GRU has no cell state")
+    grads = []
+    for impl in IMPLS:
+        module = build(cls, I, H, layer_norm=True, bidirectional=True, impl=impl)
+        x = inputs().requires_grad_()
+        out, state = module(x, lengths=LENGTHS)
+        picked = {"output": out, "final h": state[0], "final c": state[-1]}[used]
+        (picked * torch.linspace(-1, 1, picked.numel(), dtype=F64).view_as(picked)).sum().backward()
+        grads.append([x.grad, *(p.grad for p in module.parameters())])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

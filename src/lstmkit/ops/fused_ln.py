@@ -1,13 +1,13 @@
 """The layer-normalised LSTM and GRU in the fused CPU kernels.
 
-The input side, LN(W_ih x; γ_ih, β_ih) + b_ih, is the same for every step: it is computed
-for all T * B rows of all directions at once, before the loop, with torch's ops (so autograd
-differentiates it). The time loop, with the normalisation of the recurrent product
-W_hh h̃ (and, for the LSTM, of c'), runs in C++ (``cpu/ln_loop.cpp``) as the operator
-``torch.ops.lstmkit.ln_fwd``; its hand-written backward ``ln_bwd`` is registered here as
-the operator's autograd formula, and fake kernels let torch.compile trace both. The input
-projection W_ih x goes through ``torch.ops.lstmkit.linear`` (the same GEMM on lstmkit's
-micro-kernel as the other fused layers' projections).
+The input projection W_ih x is one GEMM over all T * B rows of all directions before the
+loop (``torch.ops.lstmkit.linear``, on lstmkit's micro-kernel). The time loop runs in C++
+(``cpu/ln_loop.cpp``) as the operator ``torch.ops.lstmkit.ln_fwd``: it normalises each row
+of W_ih x as a step reads it (γ_ih LN(W_ih x) + β_ih + b_ih: no pass over the whole
+projection of its own), and the recurrent product W_hh h̃ (and, for the LSTM, c'). Its
+autograd formula, registered here, is the hand-written backward ``ln_bwd`` followed by
+torch's layer-norm backward of the input side, from the row statistics the forward kept;
+fake kernels let torch.compile trace both.
 
 The kernels take the LN bias and b_hh of the recurrent side as one bias (they are only
 ever added together), and the variant options (activations, peepholes, zoneout, recurrent
@@ -30,10 +30,9 @@ Example:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from . import fused_variants, variants
+from . import fused_variants
 from .spec import RNNSpec
 from .stack import State
 from .weights import LayerWeights
@@ -45,19 +44,18 @@ def _stack(tensors: list[Tensor]) -> Tensor:
     return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
 
 
-def input_side(spec: RNNSpec, x: Tensor, weights: list[LayerWeights]) -> Tensor:
-    """LN(W_ih x; γ_ih, β_ih) + b_ih of every direction: x (T, B, I) -> (T, B, D*G*H)."""
-    steps, batch = x.shape[0], x.shape[1]
-    rows = weights[0].w_ih.shape[0]  # G*H
+def projection(x: Tensor, weights: list[LayerWeights]) -> Tensor:
+    """W_ih x of every direction side by side: x (T, B, I) -> (T, B, D*G*H)."""
     w_ih = _stack([w.w_ih for w in weights]).flatten(0, 1)  # (D*G*H, I)
-    z = torch.ops.lstmkit.linear(x, w_ih).view(steps, batch, len(weights), rows)  # (T, B, D, GH)
-    bias = [w.ln_ih_b if w.b_ih is None else w.ln_ih_b + w.b_ih for w in weights]
-    if len(weights) == 1:  # one op: normalise, scale and shift
-        out = F.layer_norm(z, (rows,), weights[0].ln_ih_w, bias[0], variants.LN_EPS)
-        return out.view(steps, batch, rows)
-    gain = _stack([w.ln_ih_w for w in weights])  # (D, G*H)
-    normalised = F.layer_norm(z, (rows,), eps=variants.LN_EPS)
-    return torch.addcmul(_stack(bias), normalised, gain).view(steps, batch, -1)
+    return torch.ops.lstmkit.linear(x, w_ih)
+
+
+def _input_gain(weights: list[LayerWeights]) -> Tensor:
+    return _stack([w.ln_ih_w for w in weights])  # (D, G*H)
+
+
+def _input_bias(weights: list[LayerWeights]) -> Tensor:
+    return _stack([w.ln_ih_b if w.b_ih is None else w.ln_ih_b + w.b_ih for w in weights])
 
 
 def run_layer(
@@ -75,7 +73,9 @@ def run_layer(
     b_hh = [w.ln_hh_b if w.b_hh is None else w.ln_hh_b + w.b_hh for w in weights]
     empty = x.new_empty(0, spec.hidden_size)
     out, h_n, c_n, _ = torch.ops.lstmkit.ln_fwd(
-        input_side(spec, x, weights),
+        projection(x, weights),  # (T, B, D*G*H), normalised in the loop
+        _input_gain(weights),
+        _input_bias(weights),
         state[0],
         state[1] if lstm else None,
         _stack([w.w_hh for w in weights]),  # (D, G*H, H)
@@ -101,7 +101,11 @@ def _needs_grad(x: Tensor, state: State, weights: list[LayerWeights]) -> bool:
 
 # ----------------------------------------------------------------------------- autograd
 
-_INPUTS = ("gx", "h0", "c0", "w_hh", "g_hh", "b_hh", "g_c", "b_c", "lengths", "cell", "var", "save")
+_INPUTS = (
+    "gx", "g_ih", "b_ih", "h0", "c0", "w_hh", "g_hh", "b_hh", "g_c", "b_c", "lengths", "cell",
+    "var", "save",
+)  # fmt: skip
+_KEPT = ("gx", "g_ih", "b_ih", "w_hh", "g_hh", "b_hh", "g_c", "b_c")
 
 
 def _setup_context(ctx, inputs, output) -> None:
@@ -109,14 +113,45 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.has_c0 = args["c0"] is not None
     ctx.cell, ctx.var_count = args["cell"], len(args["var"])
     ctx.mark_non_differentiable(output[3])
-    keep = [args[name] for name in ("w_hh", "g_hh", "b_hh", "g_c", "b_c")]
+    ctx.set_materialize_grads(False)  # no zeros for the workspace (tens of MB) or unused states
     lengths = args["lengths"] if args["lengths"] is not None else args["gx"].new_empty(0)
     ctx.has_lengths = args["lengths"] is not None
-    ctx.save_for_backward(*keep, lengths, output[3], *args["var"])
+    ctx.save_for_backward(*(args[name] for name in _KEPT), lengths, output[3], *args["var"])
+
+
+def _input_backward(
+    dgi: Tensor, gx: Tensor, gain: Tensor, bias: Tensor, ws: Tensor, mask: list[bool]
+) -> tuple[Tensor | None, Tensor, Tensor]:
+    """torch's layer-norm backward of every direction's input side, γ_ih LN(gx) + β_ih, from
+    the row statistics the kernel kept (the last 2 * T * B elements of each workspace row).
+
+    dgi, gx: (T, B, D*G*H). Returns (dL/dgx or None, dL/dγ_ih (D, G*H), dL/dβ_ih (D, G*H)).
+    """
+    steps, batch, rows = gx.shape[0], gx.shape[1], gain.shape[1]
+    tb = steps * batch
+    stats = ws[:, ws.shape[1] - 2 * tb :].view(len(gain), 2, steps, batch, 1)
+    parts = []
+    for k in range(len(gain)):
+        cols = slice(k * rows, (k + 1) * rows)
+        mean, rstd = stats[k, 0], stats[k, 1]
+        parts.append(
+            torch.ops.aten.native_layer_norm_backward(
+                dgi[..., cols], gx[..., cols], [rows], mean, rstd, gain[k], bias[k], mask
+            )
+        )
+    dgx = None
+    if mask[0]:
+        dgx = parts[0][0] if len(parts) == 1 else torch.cat([p[0] for p in parts], dim=-1)
+    return dgx, torch.stack([p[1] for p in parts]), torch.stack([p[2] for p in parts])
 
 
 def _backward(ctx, grad_out, grad_h_n, grad_c_n, _grad_ws):
-    w_hh, g_hh, b_hh, g_c, b_c, lengths, ws, *var = ctx.saved_tensors
+    gx, g_ih, b_ih, w_hh, g_hh, b_hh, g_c, b_c, lengths, ws, *var = ctx.saved_tensors
+    if grad_out is None:  # gradients are not materialised: None where an output had none
+        dirs = w_hh.shape[0]
+        grad_out = gx.new_zeros(gx.shape[0], gx.shape[1], dirs * w_hh.shape[2])
+    if grad_h_n is None:
+        grad_h_n = gx.new_zeros(w_hh.shape[0], gx.shape[1], w_hh.shape[2])
     grads = torch.ops.lstmkit.ln_bwd(
         grad_out,
         grad_h_n,
@@ -131,11 +166,13 @@ def _backward(ctx, grad_out, grad_h_n, grad_c_n, _grad_ws):
         ctx.cell,
         var,
     )
-    dgx, dh0, dc0, dw_hh, dg_hh, db_hh, dg_c, db_c, dvar = grads
+    dgi, dh0, dc0, dw_hh, dg_hh, db_hh, dg_c, db_c, dvar = grads
+    mask = [ctx.needs_input_grad[0], True, True]
+    dgx, dg_ih, db_ih = _input_backward(dgi, gx, g_ih, b_ih, ws, mask)
     dvar = [g if g.numel() else None for g in dvar]
     lstm_only = (dg_c, db_c) if ctx.has_c0 else (None, None)
     dc0 = dc0 if ctx.has_c0 else None
-    return dgx, dh0, dc0, dw_hh, dg_hh, db_hh, *lstm_only, None, None, dvar, None
+    return dgx, dg_ih, db_ih, dh0, dc0, dw_hh, dg_hh, db_hh, *lstm_only, None, None, dvar, None
 
 
 def _linear_setup(ctx, inputs, output) -> None:
@@ -160,10 +197,10 @@ def workspace_size(lstm: bool, steps: int, batch: int, hidden: int) -> int:
     kernel keeps one step (``steps=1``).
 
     >>> workspace_size(False, steps=5, batch=2, hidden=3)  # GRU
-    256
+    276
     """
     tb, gates = steps * batch, (4 if lstm else 3) * hidden
-    size = 2 * tb * gates + tb + (steps + 1) * batch * hidden
+    size = 2 * tb * gates + tb + (steps + 1) * batch * hidden + 2 * tb  # + input-side stats
     if lstm:
         return size + (steps + 1) * batch * hidden + 2 * tb * hidden + tb
     return size + tb * hidden
@@ -173,7 +210,7 @@ def _fake_linear(x, w):
     return x.new_empty(*x.shape[:-1], w.shape[0])
 
 
-def _fake_forward(gx, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, cell, var, save):
+def _fake_forward(gx, g_ih, b_ih, h0, c0, w_hh, g_hh, b_hh, g_c, b_c, lengths, cell, var, save):
     steps, batch = gx.shape[0], gx.shape[1]
     dirs, hidden = w_hh.shape[0], w_hh.shape[2]
     lstm = c0 is not None

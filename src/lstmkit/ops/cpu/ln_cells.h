@@ -3,7 +3,8 @@
 //
 // Per step and batch row the recurrent product z = W_hh h̃ is normalised over its whole G*H
 // row, ẑ = (z - mean) / sqrt(var + eps), and enters as γ_hh ẑ + β (β: the LN bias plus
-// b_hh); the input side LN(W_ih x) + b_ih (``gx``) is computed before the loop. The LSTM
+// b_hh); the input side W_ih x (``gx``) is computed before the loop and normalised in it, row
+// by row as a step reads it (γ_ih LN(W_ih x) + β_ih, its statistics saved). The LSTM
 // also normalises c' over its H units before the output activation. Because a row's
 // statistics couple all units while the workers split the units, the drivers (ln_loop.cpp)
 // meet at a barrier before every normalisation; each worker then computes the row sums it
@@ -80,11 +81,12 @@ struct LnArgs {
   int64_t next(int64_t t) const {
     return save ? t + (reverse ? 0 : 1) : ((reverse ? T_ - 1 - t : t) + 1) % 2;
   }
-  const T* gx;                        // (T, B, ld) this direction's first column: LN_ih + b_ih
+  const T* gx;                        // (T, B, ld) this direction's first column: W_ih x
+  const T *g_ih, *b_ih;               // (GH,) the input side's gain, LN bias + b_ih
   const T* w_hh;                      // (GH, H)
   const T *g_hh, *b_hh, *g_c, *b_c;   // (GH,) gain, LN bias + b_hh; LSTM (H,) gain, bias
   // saved (see ln_layout in ln_loop.cpp)
-  T *act, *zhat, *rstd_hh, *hs, *cs, *cn, *chat, *rstd_c, *hn;
+  T *act, *zhat, *rstd_hh, *hs, *cs, *cn, *chat, *rstd_c, *hn, *mean_ih, *rstd_ih;
   T* out;
   int64_t out_ld;
   const int64_t* lengths;
@@ -105,11 +107,24 @@ inline vec<T> ld_n(const T* p, int64_t at, int n) {
   return p ? load_n(p + at, n) : vec<T>{};
 }
 
-// Forward, LSTM, phase 1: gates and c' of one row and block of units from the normalised
-// recurrent product (row statistics mean, rstd). Rows past their length save c' = c_{t-1}.
+// A row's statistics: of the recurrent product (hh) and of the input side (ih).
 template <typename T>
-void ln_lstm_gates(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n, T mean,
-                   T rstd) {
+struct RowStats {
+  T mean_hh, rstd_hh, mean_ih, rstd_ih;
+};
+
+// The normalised input side at columns [at, at + n) of a row gx: γ_ih LN(W_ih x) + β_ih.
+template <typename T>
+inline vec<T> ln_input(const LnArgs<T>& a, const T* gx, int64_t at, int n, const RowStats<T>& s) {
+  const vec<T> xh = (load_n(gx + at, n) - s.mean_ih) * s.rstd_ih;
+  return load_n(a.g_ih + at, n) * xh + load_n(a.b_ih + at, n);
+}
+
+// Forward, LSTM, phase 1: gates and c' of one row and block of units from the normalised
+// recurrent product and input side. Rows past their length save c' = c_{t-1}.
+template <typename T>
+void ln_lstm_gates(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n,
+                   const RowStats<T>& st) {
   const Variant<T>& v = *a.var;
   const int64_t H = a.H, GH = a.GH, TB = t * a.B + b, SB = a.row(t, b);
   const T* gx = a.gx + TB * a.ld;
@@ -117,9 +132,9 @@ void ln_lstm_gates(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n, 
   vec<T> pre[4];
   for (int k = 0; k < 4; ++k) {
     const int64_t at = k * H + u0;
-    const vec<T> z = (load_n(raw + at, n) - mean) * rstd;
+    const vec<T> z = (load_n(raw + at, n) - st.mean_hh) * st.rstd_hh;
     store_n(a.zhat + SB * GH + at, z, n);
-    pre[k] = load_n(gx + at, n) + load_n(a.g_hh + at, n) * z + load_n(a.b_hh + at, n);
+    pre[k] = ln_input(a, gx, at, n, st) + load_n(a.g_hh + at, n) * z + load_n(a.b_hh + at, n);
   }
   const int64_t prev = a.prev(t);
   const vec<T> cp = load_n(a.cs + prev * a.B * H + b * H + u0, n);
@@ -174,7 +189,8 @@ void ln_lstm_output(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n,
 
 // Forward, GRU: r, z, n and h_t of one row and block from the normalised product.
 template <typename T>
-void ln_gru_step(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n, T mean, T rstd) {
+void ln_gru_step(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n,
+                 const RowStats<T>& st) {
   const Variant<T>& v = *a.var;
   const int64_t H = a.H, GH = a.GH, TB = t * a.B + b, SB = a.row(t, b), prev = a.prev(t);
   const vec<T> one = splat<T>(T(1));
@@ -182,7 +198,7 @@ void ln_gru_step(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n, T 
   vec<T> hh[3];
   for (int k = 0; k < 3; ++k) {
     const int64_t at = k * H + u0;
-    const vec<T> z = (load_n(a.raw + b * GH + at, n) - mean) * rstd;
+    const vec<T> z = (load_n(a.raw + b * GH + at, n) - st.mean_hh) * st.rstd_hh;
     store_n(a.zhat + SB * GH + at, z, n);
     hh[k] = load_n(a.g_hh + at, n) * z + load_n(a.b_hh + at, n);
   }
@@ -193,9 +209,9 @@ void ln_gru_step(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n, T 
     store_n(a.hn + SB * H + u0, vec<T>{}, n);
     return ln_store_state(a, t, b, u0, n, hp, hp);
   }
-  const vec<T> r = activate<T>(v.act_gate, load_n(gx + u0, n) + hh[0]);
-  const vec<T> z = activate<T>(v.act_gate, load_n(gx + H + u0, n) + hh[1]);
-  const vec<T> nn = activate<T>(v.act_g, load_n(gx + 2 * H + u0, n) + r * hh[2]);
+  const vec<T> r = activate<T>(v.act_gate, ln_input(a, gx, u0, n, st) + hh[0]);
+  const vec<T> z = activate<T>(v.act_gate, ln_input(a, gx, H + u0, n, st) + hh[1]);
+  const vec<T> nn = activate<T>(v.act_g, ln_input(a, gx, 2 * H + u0, n, st) + r * hh[2]);
   const vec<T> kh = v.keep_h.at(TB * H + u0, n);
   const vec<T> h = (one - z) * nn + z * hp;
   store_n(act, r, n), store_n(act + H, z, n), store_n(act + 2 * H, nn, n);

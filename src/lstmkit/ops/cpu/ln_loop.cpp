@@ -1,9 +1,10 @@
 // The layer-normalised LSTM and GRU (ln_cells.h): the time loops, forward and backward.
 //
-// The input side LN(W_ih x) + b_ih arrives computed for all steps (gx). Per step and
-// direction, the workers of a team each own a range of units (and the same columns of h):
+// The input side W_ih x arrives computed for all steps (gx). Per step and direction, the
+// workers of a team each own a range of units (and the same columns of h):
 //   forward:  1. W_hh h̃ for their units into a (B, G*H) scratch      barrier
-//             2. row statistics, gates (LSTM: and c')                 barrier (LSTM)
+//             2. row statistics (of W_hh h̃ and of the step's rows of W_ih x, normalised
+//                here as well), gates (LSTM: and c')                  barrier (LSTM)
 //             3. LSTM: statistics of c', h = o φ(LN(c'))              barrier
 //   backward: 1. LSTM: row sums of dL/dĉ; gate gradients              barrier
 //             2. row sums of the LN backward, dL/d(W_hh h̃)            barrier
@@ -51,6 +52,7 @@ void forward_worker(const LnArgs<T>& a, const Worker& w) {
   pack_forward(a, own);  // a panel per unit block: any split of them will do
   if (by_rows) w.sync();  // every panel is packed: each worker reads all of them
   std::vector<T> mean(B), rstd(B);
+  std::vector<RowStats<T>> st(B);
   Tile<T> tile;
   for (int64_t s = 0; s < a.T_; ++s) {
     const int64_t t = a.reverse ? a.T_ - 1 - s : s;
@@ -66,17 +68,22 @@ void forward_worker(const LnArgs<T>& a, const Worker& w) {
       }
     }
     if (!by_rows) w.sync();
-    for (int64_t b = rows.begin; b < rows.end; ++b)
-      row_stats(a.raw + b * GH, GH, mean[b], rstd[b]);
-    std::copy(rstd.begin() + stats.begin, rstd.begin() + stats.end,
-              a.rstd_hh + a.row(t, stats.begin));
+    for (int64_t b = rows.begin; b < rows.end; ++b) {
+      RowStats<T>& r = st[b];
+      row_stats(a.raw + b * GH, GH, r.mean_hh, r.rstd_hh);
+      row_stats(a.gx + (t * B + b) * a.ld, GH, r.mean_ih, r.rstd_ih);
+    }
+    for (int64_t b = stats.begin; b < stats.end; ++b) {
+      a.rstd_hh[a.row(t, b)] = st[b].rstd_hh;
+      a.mean_ih[a.row(t, b)] = st[b].mean_ih, a.rstd_ih[a.row(t, b)] = st[b].rstd_ih;
+    }
     for (int64_t b = rows.begin; b < rows.end; ++b) {  // 2. gates of own units
       for (int64_t ub = units.begin; ub < units.end; ++ub) {
         const int n = int(std::min<int64_t>(N, H - ub * N));
         if (a.lstm) {
-          ln_lstm_gates(a, t, b, ub * N, n, mean[b], rstd[b]);
+          ln_lstm_gates(a, t, b, ub * N, n, st[b]);
         } else {
-          ln_gru_step(a, t, b, ub * N, n, mean[b], rstd[b]);
+          ln_gru_step(a, t, b, ub * N, n, st[b]);
         }
       }
     }

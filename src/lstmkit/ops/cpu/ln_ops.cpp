@@ -17,9 +17,10 @@ namespace {
 
 inline int64_t round_up_to(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-// Saved per direction: act | zhat | rstd_hh | hs | (LSTM) cs | cn | chat | rstd_c, (GRU) hn.
+// Saved per direction: act | zhat | rstd_hh | hs | (LSTM) cs | cn | chat | rstd_c, (GRU) hn
+// | mean_ih | rstd_ih (the input side's statistics, read by the backward in Python).
 struct LnLayout {
-  int64_t act, zhat, rstd_hh, hs, cs, cn, chat, rstd_c, hn, total;
+  int64_t act, zhat, rstd_hh, hs, cs, cn, chat, rstd_c, hn, mean_ih, rstd_ih, total;
 };
 
 LnLayout ln_layout(int64_t T_, int64_t B, int64_t H, bool lstm) {
@@ -31,7 +32,9 @@ LnLayout ln_layout(int64_t T_, int64_t B, int64_t H, bool lstm) {
   l.chat = l.cn + (lstm ? TB * H : 0);
   l.rstd_c = l.chat + (lstm ? TB * H : 0);
   l.hn = l.rstd_c + (lstm ? TB : 0);
-  l.total = l.hn + (lstm ? 0 : TB * H);
+  l.mean_ih = l.hn + (lstm ? 0 : TB * H);
+  l.rstd_ih = l.mean_ih + TB;
+  l.total = l.rstd_ih + TB;
   return l;
 }
 
@@ -73,16 +76,18 @@ LnArgs<T> ln_args(const LnDims& d, int64_t k, const Tensor& ws, const Tensor& w_
   a.cs = d.lstm ? base + l.cs : nullptr, a.cn = d.lstm ? base + l.cn : nullptr;
   a.chat = d.lstm ? base + l.chat : nullptr, a.rstd_c = d.lstm ? base + l.rstd_c : nullptr;
   a.hn = d.lstm ? nullptr : base + l.hn;
+  a.mean_ih = base + l.mean_ih, a.rstd_ih = base + l.rstd_ih;
   a.lengths = lengths ? lengths->data_ptr<int64_t>() : nullptr;
   a.var = var;
   return a;
 }
 
 template <typename T>
-void ln_forward(const LnDims& d, const Tensor& gx, const Tensor& h0, const OptTensor& c0,
-                const Tensor& w_hh, const Tensor& g_hh, const Tensor& b_hh, const Tensor& g_c,
-                const Tensor& b_c, const OptTensor& lengths, int64_t code, TensorList var,
-                bool save, Tensor& out, Tensor& ws) {
+void ln_forward(const LnDims& d, const Tensor& gx, const Tensor& g_ih, const Tensor& b_ih,
+                const Tensor& h0, const OptTensor& c0, const Tensor& w_hh, const Tensor& g_hh,
+                const Tensor& b_hh, const Tensor& g_c, const Tensor& b_c,
+                const OptTensor& lengths, int64_t code, TensorList var, bool save, Tensor& out,
+                Tensor& ws) {
   const int N = Simd<T>::N;
   Tensors keep;
   const auto vars = make_variants<T>(code, var, d.D, d.T_, d.B, d.H, false, keep, Tensor());
@@ -92,6 +97,7 @@ void ln_forward(const LnDims& d, const Tensor& gx, const Tensor& h0, const OptTe
   for (int64_t k = 0; k < d.D; ++k) {
     LnArgs<T> a = ln_args<T>(d, k, ws, w_hh, g_hh, b_hh, g_c, b_c, lengths, &vars[k], save);
     a.gx = gx.data_ptr<T>() + k * d.GH;
+    a.g_ih = g_ih[k].data_ptr<T>(), a.b_ih = b_ih[k].data_ptr<T>();
     a.out = out.data_ptr<T>() + k * d.H, a.out_ld = d.D * d.H;
     a.packed = work[k].data_ptr<T>(), a.raw = a.packed + panel;
     const int64_t first = (save && k == 1) ? d.T_ : 0;  // slot of the initial state
@@ -107,24 +113,31 @@ void ln_forward(const LnDims& d, const Tensor& gx, const Tensor& h0, const OptTe
 }
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> ln_fwd_cpu(
-    const Tensor& gx, const Tensor& h0, const OptTensor& c0, const Tensor& w_hh,
-    const Tensor& g_hh, const Tensor& b_hh, const Tensor& g_c, const Tensor& b_c,
-    const OptTensor& lengths, int64_t cell, TensorList var, bool save) {
+    const Tensor& gx, const Tensor& g_ih, const Tensor& b_ih, const Tensor& h0,
+    const OptTensor& c0, const Tensor& w_hh, const Tensor& g_hh, const Tensor& b_hh,
+    const Tensor& g_c, const Tensor& b_c, const OptTensor& lengths, int64_t cell,
+    TensorList var, bool save) {
   const LnDims d = ln_dims(gx.sizes(), h0, w_hh, cell);
+  for (const Tensor* p : {&g_ih, &b_ih, &g_hh, &b_hh})
+    TORCH_CHECK(p->sizes() == at::IntArrayRef({d.D, d.GH}),
+                "lstmkit::ln_fwd: gains and biases must be (D, G*H) = (", d.D, ", ", d.GH,
+                "), got ", p->sizes());
   TORCH_CHECK(!d.lstm || (c0 && c0->sizes() == h0.sizes()), "lstmkit::ln_fwd: c0 (D, B, H)");
   const LnLayout l = ln_layout(save ? d.T_ : 1, d.B, d.H, d.lstm);
   Tensor ws = at::empty({d.D, l.total}, gx.options());
   Tensor out = at::empty({d.T_, d.B, d.D * d.H}, gx.options());
   const Tensor gxc = gx.contiguous(), h0c = h0.contiguous(), w = w_hh.contiguous();
   const Tensor ghh = g_hh.contiguous(), bhh = b_hh.contiguous();
+  const Tensor gih = g_ih.contiguous(), bih = b_ih.contiguous();
   const Tensor gc = g_c.contiguous(), bc = b_c.contiguous();
   const OptTensor c0c = c0 ? OptTensor(c0->contiguous()) : std::nullopt;
   const OptTensor len = lengths ? OptTensor(lengths->to(at::kLong).contiguous()) : std::nullopt;
   if (gx.scalar_type() == at::kFloat) {
-    ln_forward<float>(d, gxc, h0c, c0c, w, ghh, bhh, gc, bc, len, cell, var, save, out, ws);
+    ln_forward<float>(d, gxc, gih, bih, h0c, c0c, w, ghh, bhh, gc, bc, len, cell, var, save,
+                      out, ws);
   } else {
-    ln_forward<double>(d, gxc, h0c, c0c, w, ghh, bhh, gc, bc, len, cell, var, save, out,
-                       ws);
+    ln_forward<double>(d, gxc, gih, bih, h0c, c0c, w, ghh, bhh, gc, bc, len, cell, var, save,
+                       out, ws);
   }
   // The final state: slot T (forward) or 0 (reverse) of hs / cs; without saving, T % 2.
   Tensor h_n = at::empty({d.D, d.B, d.H}, gx.options());
@@ -258,12 +271,14 @@ Tensor linear_cpu(const Tensor& x, const Tensor& w) {
 
 TORCH_LIBRARY_FRAGMENT(lstmkit, m) {
   m.def("linear(Tensor x, Tensor w) -> Tensor");
-  // The layer-normalised LSTM / GRU (variant cell code); gx = LN(W_ih x) + b_ih of all
-  // directions side by side, w_hh / g_hh / b_hh / g_c / b_c stacked over directions.
+  // The layer-normalised LSTM / GRU (variant cell code); gx = W_ih x of all directions side
+  // by side (normalised in the loop: g_ih LN(gx) + b_ih), the gains, biases and w_hh stacked
+  // over directions. ln_bwd returns dL/d(g_ih LN(gx) + b_ih); the rest of the input side's
+  // backward is torch's layer-norm backward, with the statistics the workspace keeps.
   m.def(
-      "ln_fwd(Tensor gx, Tensor h0, Tensor? c0, Tensor w_hh, Tensor g_hh, Tensor b_hh, "
-      "Tensor g_c, Tensor b_c, Tensor? lengths, int cell, Tensor[] var, bool save) -> "
-      "(Tensor, Tensor, Tensor, Tensor)");
+      "ln_fwd(Tensor gx, Tensor g_ih, Tensor b_ih, Tensor h0, Tensor? c0, Tensor w_hh, "
+      "Tensor g_hh, Tensor b_hh, Tensor g_c, Tensor b_c, Tensor? lengths, int cell, "
+      "Tensor[] var, bool save) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "ln_bwd(Tensor grad_out, Tensor grad_h_n, Tensor? grad_c_n, Tensor w_hh, Tensor g_hh, "
       "Tensor b_hh, Tensor g_c, Tensor b_c, Tensor? lengths, Tensor ws, int cell, "
