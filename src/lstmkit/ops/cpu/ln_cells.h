@@ -115,7 +115,8 @@ struct RowStats {
 
 // The normalised input side at columns [at, at + n) of a row gx: γ_ih LN(W_ih x) + β_ih.
 template <typename T>
-inline vec<T> ln_input(const LnArgs<T>& a, const T* gx, int64_t at, int n, const RowStats<T>& s) {
+inline vec<T> ln_input(const LnArgs<T>& a, const T* gx, int64_t at, int n,
+                       const RowStats<T>& s) {
   const vec<T> xh = (load_n(gx + at, n) - s.mean_ih) * s.rstd_ih;
   return load_n(a.g_ih + at, n) * xh + load_n(a.b_ih + at, n);
 }
