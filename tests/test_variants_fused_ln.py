@@ -201,6 +201,16 @@ def test_opcheck_of_the_ln_operator(mode):
     torch.library.opcheck(torch.ops.lstmkit.ln_fwd.default, args)
 
 
+def test_ln_operator_names_a_gain_of_the_wrong_size():
+    gx, g_ih, *rest = _op_args("lstm", False)
+    rows = 4 * H
+    with pytest.raises(
+        RuntimeError,
+        match=rf"gains and biases must be \(D, G\*H\) = \(1, {rows}\), got \[1, {rows - 1}\]",
+    ):
+        torch.ops.lstmkit.ln_fwd(gx, g_ih[:, 1:], *rest)  # fmt: skip
+
+
 def test_without_saving_the_kernel_keeps_one_step_and_gives_the_same_result():
     for lstm, mode in ((True, "lstm"), (False, "gru")):
         *args, _ = _op_args(mode, lstm)

@@ -190,11 +190,8 @@ def cell(spec: RNNSpec, x: Tensor, state: State, w: LayerWeights, training: bool
         noise = variants.draw_noise(spec, 1, state, training)
         extra = fused_variants.extra_tensors([w], [noise], x)
     lstm = spec.mode == "lstm"
-    c = state[1] if lstm else None
-    if not variant:
-        h, c = torch.ops.lstmkit.cell(x, state[0], c, w.w_ih, w.w_hh, w.b_ih, w.b_hh, code, [])
-        return (h, c) if lstm else (h,)
     h, w_hh = fused_variants.widen(spec, state), fused_variants.recurrent_weight(spec, w)
+    c = state[1] if lstm else None
     h, c = torch.ops.lstmkit.cell(x, h, c, w.w_ih, w_hh, w.b_ih, w.b_hh, code, extra)
     return fused_variants.narrow(spec, h, c if lstm else None)
 
