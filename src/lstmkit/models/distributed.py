@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -55,7 +56,16 @@ def join(device: torch.device) -> Context:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # Left alive at exit, gloo's threads can abort the process as it ends ("terminate
+        # called without an active exception"), failing a run that had finished.
+        atexit.register(_leave)
     return current()
+
+
+def _leave() -> None:
+    """Leave the process group this process joined (at exit)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def is_main() -> bool:
