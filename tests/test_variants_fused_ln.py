@@ -108,11 +108,11 @@ def test_fused_ln_cell_matches_the_equations(cls):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
-def _assert_wide_layer_matches_reference(cls, x, lengths, **kw):
+def _assert_wide_layer_matches_reference(cls, x, lengths, hidden=101, **kw):
     """A layer-normalised layer with zoneout and recurrent dropout, H = 101 (several unit
     blocks and a tail), trained one step: outputs, states and gradients as the reference's."""
     options = {"zoneout": 0.2, "recurrent_dropout": 0.25, "layer_norm": True, **kw}
-    pair = [cls(7, 101, impl=impl, dtype=F64, **options).train() for impl in IMPLS]
+    pair = [cls(7, hidden, impl=impl, dtype=F64, **options).train() for impl in IMPLS]
     pair[1].load_state_dict(pair[0].state_dict())
     results = []
     for module in pair:
@@ -127,10 +127,17 @@ def _assert_wide_layer_matches_reference(cls, x, lengths, **kw):
 
 @pytest.mark.parametrize("cls", [lk.LSTM, lk.GRU], ids=["lstm", "gru"])
 def test_wide_layer_splits_units_over_threads_like_the_reference(cls):
-    """Enough work per step for the loop to split the units of the direction over two
-    threads, whose row statistics must agree. B = 5: too few rows to split them (team.h)."""
-    x = torch.randn(6, 5, 7, dtype=F64)
-    _assert_wide_layer_matches_reference(cls, x, torch.tensor([6, 2, 5, 1, 3]))
+    """Enough work per step (H = 181) for the loop to split the units of the direction over
+    two threads, whose row statistics and gain and bias gradients must agree. B = 5: too few
+    rows to split them (team.h)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)  # 2 B 4H H = 1.3 MFLOP a step: 5x ln_threads' share per thread
+    try:
+        assert torch.ops.lstmkit.team_size(2) == 2
+        x = torch.randn(6, 5, 7, dtype=F64)
+        _assert_wide_layer_matches_reference(cls, x, torch.tensor([6, 2, 5, 1, 3]), hidden=181)
+    finally:
+        torch.set_num_threads(saved)
 
 
 @pytest.mark.parametrize("cls", [lk.LSTM, lk.GRU], ids=["lstm", "gru"])

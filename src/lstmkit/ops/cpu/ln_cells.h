@@ -96,6 +96,10 @@ struct LnArgs {
   const T* dout;
   int64_t dout_ld;
   T *dh, *dc, *dh_direct, *dgi, *dhh, *dz, *dy;
+  // (workers, 2 GH + 2 H): each worker's sums over its steps, rows and units of dL/dγ_hh,
+  // dL/dβ_hh | (LSTM) dL/dγ_c, dL/dβ_c; zero on entry.
+  T* sums;
+  int64_t sums_ld;
 };
 
 inline bool ln_valid(const int64_t* lengths, int64_t t, int64_t b) {

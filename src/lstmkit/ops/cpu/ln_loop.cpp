@@ -11,8 +11,8 @@
 //             3. dL/dh_{t-1} for their columns = dz W_hh + direct     barrier
 // With enough rows (split_rows in team.h) the workers split the batch instead: the row
 // statistics are then a worker's own, and no barrier is needed.
-// dW_hh and the gains' and biases' gradients are sums over all steps, done after the loop
-// (ln_ops.cpp).
+// The gains' and biases' gradients are summed in the loop, per worker; dW_hh, a sum over all
+// steps too, is one product after the loop (ln_ops.cpp).
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -120,13 +120,14 @@ void output_sums(const LnArgs<T>& a, int64_t t, Range rows, std::vector<T>& s1,
 }
 
 // The LN backward of the recurrent side for own units: dz = rstd (γ da - mean(γ da)
-// - ẑ mean(γ da ẑ)) over the G*H row; da is dgi (LSTM) or dhh (GRU).
+// - ẑ mean(γ da ẑ)) over the G*H row; da is dgi (LSTM) or dhh (GRU). Adds da ẑ and da to
+// the worker's sums (dL/dγ_hh, dL/dβ_hh). dg: (GH,) scratch.
 template <typename T>
-void recurrent_ln_backward(const LnArgs<T>& a, int64_t t, Range units, Range rows) {
+void recurrent_ln_backward(const LnArgs<T>& a, int64_t t, Range units, Range rows, T* sums,
+                           std::vector<T>& dg) {
   constexpr int N = Simd<T>::N;
   const int64_t B = a.B, H = a.H, GH = a.GH;
   const int G = int(GH / H);
-  std::vector<T> dg(GH);
   for (int64_t b = rows.begin; b < rows.end; ++b) {
     const int64_t TB = t * B + b;
     const T* da = a.lstm ? a.dgi + TB * a.ld : a.dhh + TB * GH;
@@ -140,9 +141,29 @@ void recurrent_ln_backward(const LnArgs<T>& a, int64_t t, Range units, Range row
       const int n = int(std::min<int64_t>(N, H - u0));
       for (int g = 0; g < G; ++g) {
         const int64_t at = g * H + u0;
-        const vec<T> d = rs * (load_n(dg.data() + at, n) - m1 - load_n(zh + at, n) * m2);
-        store_n(a.dz + TB * GH + at, d, n);
+        const vec<T> z = load_n(zh + at, n), d_a = load_n(da + at, n);
+        store_n(a.dz + TB * GH + at, rs * (load_n(dg.data() + at, n) - m1 - z * m2), n);
+        store_n(sums + at, load_n(sums + at, n) + d_a * z, n);
+        store_n(sums + GH + at, load_n(sums + GH + at, n) + d_a, n);
       }
+    }
+  }
+}
+
+// LSTM: adds dy ĉ and dy of own rows and units to the worker's sums (dL/dγ_c, dL/dβ_c).
+template <typename T>
+void output_ln_sums(const LnArgs<T>& a, int64_t t, Range units, Range rows, T* sums) {
+  constexpr int N = Simd<T>::N;
+  T* dgc = sums + 2 * a.GH;
+  T* dbc = dgc + a.H;
+  for (int64_t b = rows.begin; b < rows.end; ++b) {
+    const int64_t TB = t * a.B + b;
+    for (int64_t ub = units.begin; ub < units.end; ++ub) {
+      const int64_t u0 = ub * N;
+      const int n = int(std::min<int64_t>(N, a.H - u0));
+      const vec<T> dy = load_n(a.dy + TB * a.H + u0, n);
+      store_n(dgc + u0, load_n(dgc + u0, n) + dy * load_n(a.chat + TB * a.H + u0, n), n);
+      store_n(dbc + u0, load_n(dbc + u0, n) + dy, n);
     }
   }
 }
@@ -199,7 +220,8 @@ void backward_worker(const LnArgs<T>& a, const Worker& w) {
     const int nb = int(std::min<int64_t>(kMaxBlocks, packs.end - cb));
     pack_panel(a.w_hh, 1, H, GH, H, int(cb), nb, 1, same, a.packed + cb * N * GH);
   }
-  std::vector<T> s1(B), s2(B);
+  std::vector<T> s1(B), s2(B), dg(GH);
+  T* sums = a.sums + w.index * a.sums_ld;
   w.sync();  // dh (the final state's gradient) is in place for every unit; panels packed
   for (int64_t s = 0; s < a.T_; ++s) {
     const int64_t t = a.reverse ? s : a.T_ - 1 - s;
@@ -217,8 +239,9 @@ void backward_worker(const LnArgs<T>& a, const Worker& w) {
         }
       }
     }
+    if (a.lstm) output_ln_sums(a, t, units, rows, sums);
     if (!by_rows) w.sync();
-    recurrent_ln_backward(a, t, units, rows);  // 2.
+    recurrent_ln_backward(a, t, units, rows, sums, dg);  // 2.
     if (!by_rows) w.sync();
     carry(a, t, units, rows);  // 3.
     if (!by_rows) w.sync();

@@ -180,8 +180,11 @@ template <typename T>
 void ln_backward(const LnDims& d, const Tensor& gout, const Tensor& w_hh, const Tensor& g_hh,
                  const Tensor& b_hh, const Tensor& g_c, const Tensor& b_c,
                  const OptTensor& lengths, const Tensor& ws, int64_t code, TensorList var,
-                 Tensor& dgx, Tensor& dz, Tensor& dhh, Tensor& dy, Tensor& dh, Tensor& dc) {
+                 Tensor& dgx, Tensor& dz, Tensor& dhh, Tensor& dy, Tensor& dh, Tensor& dc,
+                 Tensor& sums) {
   const int N = Simd<T>::N;
+  const int threads = ln_threads(d.B, d.H, d.GH, d.D, N);
+  sums = at::zeros({d.D, threads, 2 * d.GH + 2 * d.H}, gout.options());
   Tensors keep;
   const auto vars = make_variants<T>(code, var, d.D, d.T_, d.B, d.H, false, keep, Tensor());
   const int64_t panel = round_up_to(d.H, N) * d.GH;
@@ -196,9 +199,10 @@ void ln_backward(const LnDims& d, const Tensor& gout, const Tensor& w_hh, const 
     a.dhh = d.lstm ? nullptr : dhh[k].data_ptr<T>();
     a.dy = d.lstm ? dy[k].data_ptr<T>() : nullptr;
     a.packed = work[k].data_ptr<T>(), a.dh_direct = a.packed + panel;
+    a.sums = sums[k].data_ptr<T>(), a.sums_ld = sums.size(2);
     args.push_back(a);
   }
-  run_ln<T>(false, args, ln_threads(d.B, d.H, d.GH, d.D, N));
+  run_ln<T>(false, args, threads);
 }
 
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensors> ln_bwd_cpu(
@@ -224,38 +228,36 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tenso
   const Tensor ghh = g_hh.contiguous(), bhh = b_hh.contiguous();
   const Tensor gc = g_c.contiguous(), bc = b_c.contiguous();
   const OptTensor len = lengths ? OptTensor(lengths->to(at::kLong).contiguous()) : std::nullopt;
+  Tensor sums;  // (D, workers, 2 GH + 2 H)
   if (grad_out.scalar_type() == at::kFloat) {
-    ln_backward<float>(d, gout, w, ghh, bhh, gc, bc, len, ws, cell, var, dgx, dz, dhh, dy, dh, dc);
+    ln_backward<float>(d, gout, w, ghh, bhh, gc, bc, len, ws, cell, var, dgx, dz, dhh, dy, dh,
+                       dc, sums);
   } else {
     ln_backward<double>(d, gout, w, ghh, bhh, gc, bc, len, ws, cell, var, dgx, dz, dhh, dy, dh,
-                        dc);
+                        dc, sums);
   }
-  // Sums over all steps: dW_hh = dz^T h̃, the gains' and biases' gradients, the peepholes'.
-  Tensors dw, dg, db, dgc, dbc, dvar;
+  // The gains' and biases' gradients: the workers' sums over the steps, added up.
+  const Tensor total = sums.sum(1);  // (D, 2 GH + 2 H)
+  const Tensor dg = total.narrow(1, 0, GH), db = total.narrow(1, GH, GH);
+  const Tensor none = at::empty({0, H}, opts);  // the GRU has no c
+  const Tensor dgc = d.lstm ? total.narrow(1, 2 * GH, H) : none;
+  const Tensor dbc = d.lstm ? total.narrow(1, 2 * GH + H, H) : none;
+  // Sums over all steps after the loop: dW_hh = dz^T h̃, the peepholes' gradients.
+  Tensors dw, dvar;
   const Tensor dgi = dgx.view({TB, d.D, GH});
   for (int64_t k = 0; k < d.D; ++k) {
     const Tensor hs = ws[k].narrow(0, l.hs, (d.T_ + 1) * d.B * H).view({d.T_ + 1, d.B, H});
     const Tensor h_prev = hs.narrow(0, k == 1 ? 1 : 0, d.T_);  // (T, B, H)
     const Tensor h_in = recurrent_input(var, k, h_prev).reshape({TB, H});
     dw.push_back(product(dz[k], true, h_in, false));  // (GH, H)
-    const Tensor da = d.lstm ? dgi.select(1, k) : dhh[k];  // (TB, GH)
-    const Tensor zhat = ws[k].narrow(0, l.zhat, TB * GH).view({TB, GH});
-    dg.push_back((da * zhat).sum(0));
-    db.push_back(da.sum(0));
     if (!d.lstm) continue;
-    const Tensor chat = ws[k].narrow(0, l.chat, TB * H).view({TB, H});
-    dgc.push_back((dy[k] * chat).sum(0));
-    dbc.push_back(dy[k].sum(0));
+    const Tensor da = dgi.select(1, k);  // (TB, GH)
     const Tensor cs = ws[k].narrow(0, l.cs, (d.T_ + 1) * d.B * H).view({d.T_ + 1, d.B, H});
     const Tensor c_prev = cs.narrow(0, k == 1 ? 1 : 0, d.T_).reshape({TB, H});
     const Tensor cn = ws[k].narrow(0, l.cn, TB * H).view({TB, H});
     peephole_grads(var, k, da, c_prev, cn, H, dvar);
   }
-  auto stack = [&](const Tensors& ts, int64_t size) {
-    return ts.empty() ? at::empty({0, size}, opts) : at::stack(ts);
-  };
-  return {dgx,           dh,           dc,           at::stack(dw), stack(dg, GH),
-          stack(db, GH), stack(dgc, H), stack(dbc, H), var_grads(var, dvar, d.lstm, opts)};
+  return {dgx, dh, dc, at::stack(dw), dg, db, dgc, dbc, var_grads(var, dvar, d.lstm, opts)};
 }
 
 // x (..., I) w^T: the input projection of all steps (products.h).
