@@ -95,7 +95,7 @@ struct LnArgs {
   // backward
   const T* dout;
   int64_t dout_ld;
-  T *dh, *dc, *dh_direct, *dgi, *dhh, *dz, *dy;
+  T *dh, *dc, *dh_direct, *dgi, *dhh, *dz;
   // (workers, 2 GH + 2 H): each worker's sums over its steps, rows and units of dL/dγ_hh,
   // dL/dβ_hh | (LSTM) dL/dγ_c, dL/dβ_c; zero on entry.
   T* sums;
@@ -254,16 +254,18 @@ inline LnOutGrad<T> ln_out_grad(const LnArgs<T>& a, int64_t t, int64_t b, int64_
 }
 
 // Backward, LSTM, one row and block inside the sequence; s1, s2: the row's sums of dĉ and
-// dĉ ĉ over all H units (dĉ = γ_c dy).
+// dĉ ĉ over all H units (dĉ = γ_c dy). Adds dy ĉ and dy to the worker's sums_c (H dL/dγ_c,
+// then H dL/dβ_c).
 template <typename T>
 void ln_lstm_backward(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n, T s1,
-                      T s2) {
+                      T s2, T* sums_c) {
   const Variant<T>& v = *a.var;
   const int64_t H = a.H, GH = a.GH, TB = t * a.B + b, prev = t + (a.reverse ? 1 : 0);
   const vec<T> one = splat<T>(T(1));
   const LnOutGrad<T> g = ln_out_grad(a, t, b, u0, n);
-  store_n(a.dy + TB * H + u0, g.dy, n);
   const vec<T> ch = load_n(a.chat + TB * H + u0, n);
+  store_n(sums_c + u0, load_n(sums_c + u0, n) + g.dy * ch, n);
+  store_n(sums_c + H + u0, load_n(sums_c + H + u0, n) + g.dy, n);
   const vec<T> dch = g.dy * load_n(a.g_c + u0, n);
   const T inv = T(1) / T(H);
   const vec<T> dln = a.rstd_c[TB] * (dch - s1 * inv - ch * (s2 * inv));

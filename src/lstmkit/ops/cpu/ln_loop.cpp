@@ -150,24 +150,6 @@ void recurrent_ln_backward(const LnArgs<T>& a, int64_t t, Range units, Range row
   }
 }
 
-// LSTM: adds dy ĉ and dy of own rows and units to the worker's sums (dL/dγ_c, dL/dβ_c).
-template <typename T>
-void output_ln_sums(const LnArgs<T>& a, int64_t t, Range units, Range rows, T* sums) {
-  constexpr int N = Simd<T>::N;
-  T* dgc = sums + 2 * a.GH;
-  T* dbc = dgc + a.H;
-  for (int64_t b = rows.begin; b < rows.end; ++b) {
-    const int64_t TB = t * a.B + b;
-    for (int64_t ub = units.begin; ub < units.end; ++ub) {
-      const int64_t u0 = ub * N;
-      const int n = int(std::min<int64_t>(N, a.H - u0));
-      const vec<T> dy = load_n(a.dy + TB * a.H + u0, n);
-      store_n(dgc + u0, load_n(dgc + u0, n) + dy * load_n(a.chat + TB * a.H + u0, n), n);
-      store_n(dbc + u0, load_n(dbc + u0, n) + dy, n);
-    }
-  }
-}
-
 // dL/dh_{t-1} for own columns: (dz W_hh) * mask + the direct part.
 template <typename T>
 void carry(const LnArgs<T>& a, int64_t t, Range cols, Range rows) {
@@ -201,7 +183,6 @@ void pass_row(const LnArgs<T>& a, int64_t t, int64_t b, int64_t u0, int n) {
     store_n(a.dgi + TB * a.ld + g * a.H + u0, vec<T>{}, n);
     if (a.dhh) store_n(a.dhh + TB * a.GH + g * a.H + u0, vec<T>{}, n);
   }
-  if (a.dy) store_n(a.dy + TB * a.H + u0, vec<T>{}, n);
   store_n(a.dh_direct + b * a.H + u0, load_n(a.dh + b * a.H + u0, n), n);
 }
 
@@ -233,13 +214,12 @@ void backward_worker(const LnArgs<T>& a, const Worker& w) {
         if (!ln_valid(a.lengths, t, b)) {
           pass_row(a, t, b, u0, n);
         } else if (a.lstm) {
-          ln_lstm_backward(a, t, b, u0, n, s1[b], s2[b]);
+          ln_lstm_backward(a, t, b, u0, n, s1[b], s2[b], sums + 2 * GH);
         } else {
           ln_gru_backward(a, t, b, u0, n);
         }
       }
     }
-    if (a.lstm) output_ln_sums(a, t, units, rows, sums);
     if (!by_rows) w.sync();
     recurrent_ln_backward(a, t, units, rows, sums, dg);  // 2.
     if (!by_rows) w.sync();

@@ -180,7 +180,7 @@ template <typename T>
 void ln_backward(const LnDims& d, const Tensor& gout, const Tensor& w_hh, const Tensor& g_hh,
                  const Tensor& b_hh, const Tensor& g_c, const Tensor& b_c,
                  const OptTensor& lengths, const Tensor& ws, int64_t code, TensorList var,
-                 Tensor& dgx, Tensor& dz, Tensor& dhh, Tensor& dy, Tensor& dh, Tensor& dc,
+                 Tensor& dgx, Tensor& dz, Tensor& dhh, Tensor& dh, Tensor& dc,
                  Tensor& sums) {
   const int N = Simd<T>::N;
   const int threads = ln_threads(d.B, d.H, d.GH, d.D, N);
@@ -197,7 +197,6 @@ void ln_backward(const LnDims& d, const Tensor& gout, const Tensor& w_hh, const 
     a.dgi = dgx.data_ptr<T>() + k * d.GH;
     a.dz = dz[k].data_ptr<T>();
     a.dhh = d.lstm ? nullptr : dhh[k].data_ptr<T>();
-    a.dy = d.lstm ? dy[k].data_ptr<T>() : nullptr;
     a.packed = work[k].data_ptr<T>(), a.dh_direct = a.packed + panel;
     a.sums = sums[k].data_ptr<T>(), a.sums_ld = sums.size(2);
     args.push_back(a);
@@ -220,7 +219,6 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tenso
   Tensor dgx = at::empty({d.T_, d.B, d.D * GH}, opts);
   Tensor dz = at::empty({d.D, TB, GH}, opts);
   Tensor dhh = at::empty({d.lstm ? 0 : d.D, TB, GH}, opts);
-  Tensor dy = at::empty({d.lstm ? d.D : 0, TB, H}, opts);
   Tensor dh = grad_h_n.contiguous().clone();
   Tensor dc = (d.lstm && grad_c_n) ? grad_c_n->contiguous().clone()
                                    : at::zeros({d.lstm ? d.D : 0, d.B, H}, opts);
@@ -230,10 +228,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tenso
   const OptTensor len = lengths ? OptTensor(lengths->to(at::kLong).contiguous()) : std::nullopt;
   Tensor sums;  // (D, workers, 2 GH + 2 H)
   if (grad_out.scalar_type() == at::kFloat) {
-    ln_backward<float>(d, gout, w, ghh, bhh, gc, bc, len, ws, cell, var, dgx, dz, dhh, dy, dh,
+    ln_backward<float>(d, gout, w, ghh, bhh, gc, bc, len, ws, cell, var, dgx, dz, dhh, dh,
                        dc, sums);
   } else {
-    ln_backward<double>(d, gout, w, ghh, bhh, gc, bc, len, ws, cell, var, dgx, dz, dhh, dy, dh,
+    ln_backward<double>(d, gout, w, ghh, bhh, gc, bc, len, ws, cell, var, dgx, dz, dhh, dh,
                         dc, sums);
   }
   // The gains' and biases' gradients: the workers' sums over the steps, added up.
