@@ -131,6 +131,59 @@ def test_small_batch_cell_step_matches_torch(kind, batch, bias, dtype):
         torch.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("context", ["no_grad", "inference_mode", "plain"])
+@pytest.mark.parametrize("batch", [1, 4, 5])
+@pytest.mark.parametrize("kind", ["LSTMCell", "GRUCell", "RNNCell"])
+def test_cell_step_without_autograd_matches_torch(kind, batch, context):
+    """With nothing to differentiate, the cell operator calls the forward kernel itself
+    (no dispatcher calls in between): under no_grad, inference_mode, and with tensors that
+    need no gradient, against torch.nn's cell in float64 at two threads (H = 200: the units
+    split, a partial vector block; I = 37)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(batch)
+        theirs = getattr(torch.nn, kind)(37, 200, dtype=torch.float64).requires_grad_(False)
+        ours = getattr(lk, kind).from_torch(theirs, impl="fused").requires_grad_(False)
+        x = torch.randn(batch, 37, dtype=torch.float64)
+        n = 2 if kind == "LSTMCell" else 1
+        state = [torch.randn(batch, 200, dtype=torch.float64) for _ in range(n)]
+        hx = tuple(state) if n == 2 else state[0]
+        mode = {"no_grad": torch.no_grad, "inference_mode": torch.inference_mode}
+        with mode.get(context, torch.enable_grad)():
+            outs = [m(x, hx) for m in (ours, theirs)]
+        outs = [o if isinstance(o, tuple) else (o,) for o in outs]
+        for a, b in zip(*outs, strict=True):
+            assert not a.requires_grad
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_cell_step_under_a_dispatch_mode_goes_through_the_dispatcher():
+    """A mode (as the tracers install) sees the step's lstmkit::rnn call even when nothing
+    needs a gradient: the direct call to the kernel is only for plain tensors."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Seen(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    cell = lk.LSTMCell(3, 5, impl="fused")
+    x, h = torch.randn(2, 3), torch.zeros(2, 5)
+    expected = cell(x, (h, h))
+    with torch.no_grad(), Seen() as seen:
+        got = cell(x, (h, h))
+    assert any(op.startswith("lstmkit.rnn") for op in seen.ops), seen.ops
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_four_threads_split_each_direction(kind):
     """Two threads per direction: units split between them, a barrier every step."""
