@@ -33,12 +33,14 @@ def test_float32_limit_on_batch_times_hidden(mode, grad):
 @pytest.mark.parametrize("mode", list(rules.ONE_STEP_MIN_HIDDEN))
 def test_one_step_rule_on_hidden_and_rows(mode):
     """A cell call (T = 1): fused from the measured hidden size on, with at most
-    ONE_STEP_MAX_BATCH rows; torch.nn's cell otherwise, whatever the grid's limits say."""
+    ONE_STEP_MAX_BATCH rows and no backward pass; torch.nn's cell otherwise, whatever the
+    grid's limits say."""
     least = rules.ONE_STEP_MIN_HIDDEN[mode]
     rows = rules.ONE_STEP_MAX_BATCH
     for hidden in (16, 64, 256, 1024):
         expected = least is not None and hidden >= least
         assert rules.prefer_fused(mode, rows, hidden, 1, torch.float32, False) == expected
+        assert not rules.prefer_fused(mode, rows, hidden, 1, torch.float32, True)
         assert not rules.prefer_fused(mode, rows + 1, hidden, 1, torch.float32, False)
     assert rules.prefer_fused(mode, rows + 1, 64, 1, torch.float64, False)
 
