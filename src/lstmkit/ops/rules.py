@@ -9,7 +9,7 @@ The present limits come from the run in benchmarks/RESULTS.md (2-core AMD EPYC):
 and the Elman RNN are faster than torch's at every measured shape (torch has no oneDNN path
 for them); the LSTM up to B * H = 4096, forward and with a backward pass (a size counts
 only when fused won at every point of it). Above them the two are mostly within about 10 %
-of each other either way (fused / torch.nn.LSTM 0.72-1.11 forward, 0.62-1.36 with the
+of each other either way (fused / torch.nn.LSTM 0.92-1.11 forward, 0.79-1.36 with the
 backward pass; the ties move between runs), and the rule keeps torch's oneDNN kernel. A
 single step (a cell call) without a backward pass has rules of its own, from the
 benchmark's cell calls: in this run the fused LSTM and GRU cells won at H = 256 and lost at
