@@ -194,22 +194,18 @@ std::tuple<Tensor, Tensor> cell_step(const Tensor& x, const Tensor& h, const Opt
   for (const Tensor* t : {&x, &h, &w_ih, &w_hh}) direct = direct && plain_inference(*t);
   for (const OptTensor* t : {&c, &b_ih, &b_hh}) direct = direct && (!*t || plain_inference(**t));
   for (const Tensor& t : var) direct = direct && plain_inference(t);
-  if (direct) {
-    auto [out, h_n, c_n, ws] = rnn_fwd_cpu(x.unsqueeze(0), h.unsqueeze(0), c0, {w_ih}, {w_hh},
-                                           bi, bh, {}, std::nullopt, cell, false, var);
-    return {h_n.squeeze(0), c ? c_n.squeeze(0) : c_n.view({-1})};
-  }
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("lstmkit::rnn_variant", "")
                              .typed<decltype(rnn_variant_cpu)>();
   static const auto plain = c10::Dispatcher::singleton()
                                 .findSchemaOrThrow("lstmkit::rnn", "")
                                 .typed<decltype(rnn_cpu)>();
+  const Tensor x1 = x.unsqueeze(0), h1 = h.unsqueeze(0);  // (1, B, I), (1, B, P)
+  const TensorList wi(w_ih), wh(w_hh);  // one-element views of the arguments
   auto [out, h_n, c_n] =
-      var.empty() ? plain.call(x.unsqueeze(0), h.unsqueeze(0), c0, {w_ih}, {w_hh}, bi, bh, {},
-                               std::nullopt, cell)
-                  : op.call(x.unsqueeze(0), h.unsqueeze(0), c0, {w_ih}, {w_hh}, bi, bh, {},
-                            std::nullopt, cell, var);
+      direct        ? rnn_variant_cpu(x1, h1, c0, wi, wh, bi, bh, {}, std::nullopt, cell, var)
+      : var.empty() ? plain.call(x1, h1, c0, wi, wh, bi, bh, {}, std::nullopt, cell)
+                    : op.call(x1, h1, c0, wi, wh, bi, bh, {}, std::nullopt, cell, var);
   return {h_n.squeeze(0), c ? c_n.squeeze(0) : c_n.view({-1})};
 }
 
