@@ -14,8 +14,8 @@ backward pass; the ties move between runs), and the rule keeps torch's oneDNN ke
 single step (a cell call) without a backward pass has rules of its own, from the
 benchmark's cell calls: in this run the fused LSTM and GRU cells won at H = 256 and lost at
 H = 64, the Elman cell lost at both. A cell call that autograd records goes to torch.nn's
-cell: the benchmark does not measure it, and a loop of ten LSTM steps with the backward
-pass measured 2 x torch's time at H = 256.
+cell: the benchmark does not measure it, and ten LSTM steps with the backward pass took
+0.97-1.21 of torch's time at H = 256 in three runs of ``benchmarks/cell_calls.py``.
 
 Example:
     >>> prefer_fused("lstm", batch=1, hidden=64, steps=100, dtype=torch.float32, grad=False)
