@@ -133,18 +133,22 @@ def test_small_batch_cell_step_matches_torch(kind, batch, bias, dtype):
 
 @pytest.mark.parametrize("context", ["no_grad", "inference_mode", "plain"])
 @pytest.mark.parametrize("batch", [1, 4, 5])
-@pytest.mark.parametrize("kind", ["LSTMCell", "GRUCell", "RNNCell"])
+@pytest.mark.parametrize("kind", ["LSTMCell", "GRUCell", "RNNCell", "RNNCell-relu"])
 def test_cell_step_without_autograd_matches_torch(kind, batch, context):
-    """With nothing to differentiate, the cell operator calls the forward kernel itself
-    (no dispatcher calls in between): under no_grad, inference_mode, and with tensors that
+    """With nothing to differentiate, a cell call runs its kernel itself (B <= 4: the module
+    calls the one-step kernel's binding; B = 5: the operator calls the forward kernel,
+    no dispatcher calls in between): under no_grad, inference_mode, and with tensors that
     need no gradient, against torch.nn's cell in float64 at two threads (H = 200: the units
     split, a partial vector block; I = 37)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         torch.manual_seed(batch)
-        theirs = getattr(torch.nn, kind)(37, 200, dtype=torch.float64).requires_grad_(False)
-        ours = getattr(lk, kind).from_torch(theirs, impl="fused").requires_grad_(False)
+        kind, _, relu = kind.partition("-")
+        options = {"nonlinearity": "relu"} if relu else {}
+        theirs = getattr(torch.nn, kind)(37, 200, dtype=torch.float64, **options)
+        ours = getattr(lk, kind).from_torch(theirs, impl="fused")
+        theirs.requires_grad_(False), ours.requires_grad_(False)
         x = torch.randn(batch, 37, dtype=torch.float64)
         n = 2 if kind == "LSTMCell" else 1
         state = [torch.randn(batch, 200, dtype=torch.float64) for _ in range(n)]
@@ -182,6 +186,63 @@ def test_cell_step_under_a_dispatch_mode_goes_through_the_dispatcher():
     assert any(op.startswith("lstmkit.rnn") for op in seen.ops), seen.ops
     for a, b in zip(got, expected, strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("guard", [torch.no_grad, torch.inference_mode])
+def test_steps_without_autograd_skip_the_dispatcher(guard):
+    """With plain tensors, nothing to differentiate and no mode, a step runs its kernel
+    without the dispatcher: a plain cell module calls the one-step kernel's binding (the
+    profiler records no lstmkit operator at all), the operator lstmkit::cell its kernel (no
+    lstmkit::rnn under it). A step that autograd records goes through lstmkit::rnn (its
+    autograd node)."""
+    cell = lk.LSTMCell(3, 5, impl="fused")
+    x, h = torch.randn(2, 3), torch.zeros(2, 5)
+    w = (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+
+    def names(run):
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as p:
+            run()
+        return {event.name for event in p.events()}
+
+    with guard():
+        quick = names(lambda: cell(x, (h, h)))
+        op = names(lambda: torch.ops.lstmkit.cell(x, h, h, *w, 0, []))
+    recorded = names(lambda: cell(x, (h, h)))
+    assert not any(name.startswith("lstmkit::") for name in quick), quick
+    assert "lstmkit::cell" in op and "lstmkit::rnn" not in op, op
+    assert "lstmkit::rnn" in recorded, recorded
+
+
+def test_quick_steps_leave_the_rest_to_the_full_path():
+    """Under no_grad a plain fused cell goes straight to the one-step kernel only with
+    arguments it takes as they are. The rest takes the full path: a transposed input, a
+    list for (h, c), five rows, then impl changed to "reference", all as torch.nn's cell
+    computes them; and wrong arguments get the full path's messages."""
+    torch.manual_seed(0)
+    theirs = torch.nn.LSTMCell(6, 4)
+    ours = lk.LSTMCell.from_torch(theirs, impl="fused")
+    h, c = torch.randn(3, 4), torch.randn(3, 4)
+    with torch.no_grad():
+        for x, hx in [
+            (torch.randn(6, 3).t(), (h, c)),  # (3, 6), not contiguous
+            (torch.randn(3, 6), [h, c]),
+            (torch.randn(5, 6), (torch.randn(5, 4), torch.randn(5, 4))),
+        ]:
+            torch.testing.assert_close(ours(x, hx), theirs(x, tuple(hx)))
+        ours.impl = "reference"
+        x = torch.randn(3, 6)
+        torch.testing.assert_close(ours(x, (h, c)), theirs(x, (h, c)))
+        ours.impl = "fused"
+        with pytest.raises(ValueError, match="input: expected 6 features"):
+            ours(torch.randn(3, 5), (h, c))
+        with pytest.raises(ValueError, match=r"hx\[0\] \(h\): expected shape \(3, 4\)"):
+            ours(x, (torch.randn(2, 4), c))
+        with pytest.raises(TypeError, match="input: expected dtype torch.float32"):
+            ours(x.double(), (h, c))
+        with pytest.raises(TypeError, match="hx: expected a tuple"):
+            ours(x, (h,))
+        with pytest.raises(TypeError, match="input: expected a torch.Tensor"):
+            ours(x.tolist(), (h, c))
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

@@ -116,3 +116,19 @@ def test_cell_loop_traces_one_op_per_step(cls, kw):
     assert len(op_nodes(program.graph)) == 3
     torch.testing.assert_close(program.module()(x), model(x))
     assert_compiled_matches_eager(model.train(), x)
+
+
+@pytest.mark.parametrize("cls", [lk.LSTMCell, lk.GRUCell])
+def test_cell_loop_under_no_grad_traces_the_operator(cls):
+    """Under no_grad, eager cell calls go straight to the one-step kernel's binding;
+    torch.compile (one graph) and export trace the operator instead, with eager's outputs."""
+    torch.manual_seed(0)
+    model = Decoder(cls).eval()
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        expected = model(x)
+        compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+        torch.testing.assert_close(compiled(x), expected)
+        program = torch.export.export(model, (x,))
+        assert len(op_nodes(program.graph)) == 3
+        torch.testing.assert_close(program.module()(x), expected)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from . import fused, native, reference, rules, variants
+from . import cpu, fused, native, reference, rules, variants
 from .spec import RNNSpec
 from .stack import State
 from .weights import LayerWeights
@@ -173,3 +173,57 @@ def cell(
     if chosen == "fused":
         return fused.cell(spec, x, state, weights, training)
     return reference.cell(spec, x, state, weights, training)
+
+
+def quick_plan(spec: RNNSpec, impl: str) -> tuple[int, int] | None:
+    """(cell code, most rows) when a cell call of ``spec`` may go straight to the fused
+    one-step kernel (:func:`quick_cell`), else None.
+
+    That is a plain cell (no variant option) that the fused kernels serve, with
+    ``impl="fused"``, or ``"auto"`` where the rules take the fused cell at this hidden size
+    for a call without a backward pass (up to their number of rows). A cell module asks once
+    per value of its ``impl``.
+    """
+    if impl not in ("auto", "fused") or spec.variant_options() or _blockers(spec)[1]:
+        return None
+    rows = rules.ONE_STEP_MAX_BATCH if impl == "auto" else 2**62
+    mode, hidden = spec.mode, spec.hidden_size
+    if impl == "auto" and not rules.prefer_fused(mode, 1, hidden, 1, torch.float32, False):
+        return None
+    return (fused.cell_code(spec), rows) if fused.available() else None
+
+
+def quick_cell(
+    plan: tuple[int, int],
+    x: object,
+    h: object,
+    c: object,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None,
+    b_hh: Tensor | None,
+) -> tuple[Tensor, Tensor] | None:
+    """One step of a plain cell from :func:`quick_plan`'s ``plan``: (h', c'), c' of size 0
+    unless an LSTM, computed by the fused kernel with nothing in between; or None, and the
+    caller takes the full path (:func:`cell`, with its checks and messages).
+
+    None unless autograd is off (no_grad or inference_mode), no tracer runs and x (B, I), h
+    (B, H) and c (B, H) (LSTM; else None) are plain tensors that the one-step kernel takes
+    as they are: B up to the plan's rows, the weights' dtype (float32 or float64) and
+    device (CPU), contiguous, no mode active (the kernel's binding checks those).
+
+    Example:
+        >>> w_ih, w_hh = torch.randn(12, 3), torch.randn(12, 4)
+        >>> x, h = torch.ones(2, 3), torch.ones(2, 4)
+        >>> plan = quick_plan(RNNSpec("gru", 3, 4, bias=False), "fused")  # None if not built
+        >>> with torch.no_grad():
+        ...     new = quick_cell(plan, x, h, None, w_ih, w_hh, None, None) if plan else None
+        >>> new is None or torch.allclose(new[0], torch.gru_cell(x, h, w_ih, w_hh), atol=1e-6)
+        True
+    """
+    if torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return None
+    if type(x) is not Tensor or type(h) is not Tensor or not (c is None or type(c) is Tensor):
+        return None
+    code, rows = plan
+    return cpu.module().quick_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, code, rows)

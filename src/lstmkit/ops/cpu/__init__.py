@@ -32,6 +32,7 @@ import platform
 import sys
 import warnings
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
@@ -47,6 +48,7 @@ SOURCES = (
     "products.cpp",
     "ln_loop.cpp",
     "ln_ops.cpp",
+    "bindings.cpp",
 )
 
 _status: dict[str, object] = {}  # "ok": bool, "error": str, after the first attempt
@@ -106,21 +108,23 @@ def build(
     name: str = NAME,
     build_directory: Path | None = None,
     verbose: bool = False,
-) -> None:
-    """Compile (if needed) and load the library; raises whatever the build raises."""
+) -> ModuleType:
+    """Compile (if needed) and load the library; raises whatever the build raises.
+
+    Returns it as a Python module (bindings.cpp); loading it registers the operators."""
     from torch.utils.cpp_extension import load
 
     key = build_key()  # reads every source and /proc/cpuinfo: once
     directory = Path(build_directory or cache_dir(key))
     directory.mkdir(parents=True, exist_ok=True)
     paths = [str(p) for p in (sources or [HERE / s for s in SOURCES])]
-    load(
+    return load(
         name=name,
         sources=paths,
         extra_cflags=[*build_flags(), f"-DLSTMKIT_BUILD_KEY={key}"],
         extra_ldflags=[flag for flag in build_flags() if flag == "-fopenmp"],
         build_directory=str(directory),
-        is_python_module=False,
+        is_python_module=True,
         verbose=verbose,
     )
 
@@ -134,7 +138,7 @@ def available() -> bool:
         if sys.stderr.isatty():
             print("lstmkit: building the fused CPU kernels (once)...", file=sys.stderr)
         try:
-            build()
+            _status["module"] = build()
             fakes.register()
             from .. import fused_ln  # its operators' autograd and fakes need the library
 
@@ -149,6 +153,13 @@ def available() -> bool:
                 stacklevel=2,
             )
     return bool(_status["ok"])
+
+
+def module() -> ModuleType:
+    """The loaded library as a Python module (after :func:`available` returned True): its
+    ``cell`` is ``torch.ops.lstmkit.cell`` without the operator call's argument conversion
+    (bindings.cpp), for eager code; tracers need the operator."""
+    return _status["module"]
 
 
 @torch.compiler.assume_constant_result

@@ -200,7 +200,64 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
   }
 }
 
+// One step of a plain cell for a few rows (cell_direct below): x (B, I), h (B, H), c (B, H)
+// into h1, c1. The kernel of forward_loop's direct step, set up from pointers; scratch:
+// gates (B, GH) | h slots (2, B, H) | c slots (2, B, H) | the GRU's W_hn h (B, H).
+template <typename T>
+void direct_step(const Tensor& x, const Tensor& h, const OptTensor& c, const Tensor& w_ih,
+                 const Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh, int64_t cell,
+                 Tensor& h1, Tensor& c1) {
+  const int64_t B = x.size(0), I = x.size(1), GH = w_ih.size(0), H = h.size(1);
+  static thread_local std::vector<T> scratch;
+  scratch.resize(B * GH + 5 * B * H);
+  T* gates = scratch.data();
+  T* hs = gates + B * GH;
+  T* cs = hs + 2 * B * H;
+  std::copy_n(h.data_ptr<T>(), B * H, hs);
+  if (c) std::copy_n(c->data_ptr<T>(), B * H, cs);
+  FwdArgs<T> a{};
+  a.T_ = 1, a.B = B, a.H = H, a.P = H, a.GH = GH, a.folded = true, a.direct = true;
+  a.gates = gates, a.hs = hs, a.cs = c ? cs : nullptr;
+  a.out = h1.data_ptr<T>(), a.out_ld = H, a.h_n = a.out;
+  a.I = I, a.x = x.data_ptr<T>(), a.h_in = h.data_ptr<T>();
+  a.w_ih = w_ih.data_ptr<T>(), a.w_hh = w_hh.data_ptr<T>();
+  a.b_ih = b_ih ? b_ih->data_ptr<T>() : nullptr, a.b_hh = b_hh ? b_hh->data_ptr<T>() : nullptr;
+  if (cell == kGRU) a.rec_n = cs + 2 * B * H, a.b_hn = a.b_hh ? a.b_hh + 2 * H : nullptr;
+  const Dims d{1, B, I, H, H, GH, 1, H, false};
+  const int threads = loop_threads(d, 2 * B * GH * (I + H), Simd<T>::N, true);
+  run_forward<T>(cell, &a, 1, threads);
+  if (c) std::copy_n(cs + B * H, B * H, c1.data_ptr<T>());
+}
+
 }  // namespace
+
+bool fits_direct_cell(const Tensor& x, const Tensor& h, const OptTensor& c, const Tensor& w_ih,
+                      const Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
+                      int64_t cell) {
+  if (cell < kLSTM || cell > kRNNRelu || x.dim() != 2 || h.dim() != 2) return false;
+  const int64_t B = x.size(0), I = x.size(1), H = h.size(1), GH = gate_count(cell) * H;
+  const auto dtype = x.scalar_type();
+  const auto fits = [&](const Tensor& t, at::IntArrayRef sizes) {
+    return t.scalar_type() == dtype && t.sizes() == sizes && t.is_contiguous();
+  };
+  return (dtype == at::kFloat || dtype == at::kDouble) && B >= 1 && B <= kMaxRows &&
+         fits(x, {B, I}) && fits(h, {B, H}) && fits(w_ih, {GH, I}) && fits(w_hh, {GH, H}) &&
+         (cell == kLSTM ? c && fits(*c, {B, H}) : !c) && bool(b_ih) == bool(b_hh) &&
+         (!b_ih || (fits(*b_ih, {GH}) && fits(*b_hh, {GH})));
+}
+
+std::tuple<Tensor, Tensor> cell_direct(const Tensor& x, const Tensor& h, const OptTensor& c,
+                                       const Tensor& w_ih, const Tensor& w_hh,
+                                       const OptTensor& b_ih, const OptTensor& b_hh,
+                                       int64_t cell) {
+  Tensor h1 = at::empty_like(h), c1 = c ? at::empty_like(*c) : at::empty({0}, h.options());
+  if (x.scalar_type() == at::kFloat) {
+    direct_step<float>(x, h, c, w_ih, w_hh, b_ih, b_hh, cell, h1, c1);
+  } else {
+    direct_step<double>(x, h, c, w_ih, w_hh, b_ih, b_hh, cell, h1, c1);
+  }
+  return {h1, c1};
+}
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> rnn_fwd_cpu(
     const Tensor& x, const Tensor& h0, const OptTensor& c0, TensorList w_ih, TensorList w_hh,

@@ -30,4 +30,29 @@ rnn_bwd_cpu(
     TensorList b_hh, TensorList w_hr, const OptTensor& lengths, const Tensor& ws, int64_t cell,
     bool need_input, bool need_weights, TensorList var);
 
+// One step of a plain cell (kLSTM, kGRU, kRNNTanh, kRNNRelu) for a few rows (B <= kMaxRows):
+// x (B, I), h (B, H), c (B, H) for an LSTM (else none), w_ih (GH, I), w_hh (GH, H), biases
+// (GH,) or none, every tensor contiguous and of x's dtype. fits_direct_cell says whether the
+// arguments are such; cell_direct runs the step with no views and no allocation but the new
+// state (h', c'; c' is (0,) unless an LSTM): at small H those cost more than the step.
+bool fits_direct_cell(const Tensor& x, const Tensor& h, const OptTensor& c, const Tensor& w_ih,
+                      const Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
+                      int64_t cell);
+std::tuple<Tensor, Tensor> cell_direct(const Tensor& x, const Tensor& h, const OptTensor& c,
+                                       const Tensor& w_ih, const Tensor& w_hh,
+                                       const OptTensor& b_ih, const OptTensor& b_hh,
+                                       int64_t cell);
+
+// Whether a step may call its kernel itself, without the dispatcher: every tensor a plain CPU
+// tensor that needs no gradient here, and no mode (a tracer's, a dispatch mode) active.
+bool runs_directly(const Tensor& x, const Tensor& h, const OptTensor& c, const Tensor& w_ih,
+                   const Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
+                   TensorList var);
+
+// The operator lstmkit::cell (ops.cpp): one step of any cell, x (B, I), h (B, P), c (B, H).
+std::tuple<Tensor, Tensor> cell_step(const Tensor& x, const Tensor& h, const OptTensor& c,
+                                     const Tensor& w_ih, const Tensor& w_hh,
+                                     const OptTensor& b_ih, const OptTensor& b_hh, int64_t cell,
+                                     TensorList var);
+
 }  // namespace lstmkit

@@ -176,31 +176,47 @@ bool plain_inference(const Tensor& t) {
   return allowed.has_all(t.key_set()) && !(t.requires_grad() && at::GradMode::is_enabled());
 }
 
+}  // namespace
+
+bool runs_directly(const Tensor& x, const Tensor& h, const OptTensor& c, const Tensor& w_ih,
+                   const Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
+                   TensorList var) {
+  // No mode: the thread adds no keys beyond the ones it always includes (BackendSelect,
+  // ADInplaceOrView; inference mode leaves the latter out).
+  const auto modes = c10::impl::tls_local_dispatch_key_set().included_;
+  bool direct = c10::default_included_set.isSupersetOf(modes);
+  for (const Tensor* t : {&x, &h, &w_ih, &w_hh}) direct = direct && plain_inference(*t);
+  for (const OptTensor* t : {&c, &b_ih, &b_hh}) direct = direct && (!*t || plain_inference(**t));
+  for (const Tensor& t : var) direct = direct && plain_inference(t);
+  return direct;
+}
+
 // One step of a cell, x (B, I), h (B, P), c (B, H), as a sequence of one step of one
-// direction. A composite: autograd and the tracers see the rnn / rnn_variant call inside it;
-// it exists because the views cost a few microseconds each from Python, as much as a small
-// step. When nothing needs a gradient, the tensors are plain CPU tensors and no mode is
-// active, it calls the forward kernel itself, without the two dispatcher calls in between
-// (autograd, then CPU): 1-2 us of a 10-15 us call at small H. Returns (h', c'); c' is
-// empty for the GRU and the RNN.
+// direction. A composite: autograd and the tracers see the rnn / rnn_variant call inside it.
+// When nothing needs a gradient, the tensors are plain CPU tensors and no mode is active, it
+// calls a kernel itself, without the dispatcher: cell_direct (layer.h) for a plain cell with
+// few rows, else the forward kernel of a sequence (its views made below autograd's keys,
+// which costs less). Called from Python (bindings.cpp) or as lstmkit::cell. Returns
+// (h', c'); c' is empty for the GRU and the RNN.
 std::tuple<Tensor, Tensor> cell_step(const Tensor& x, const Tensor& h, const OptTensor& c,
                                      const Tensor& w_ih, const Tensor& w_hh,
                                      const OptTensor& b_ih, const OptTensor& b_hh, int64_t cell,
                                      TensorList var) {
   TORCH_CHECK(x.dim() == 2 && h.dim() == 2, "lstmkit::cell: x and h must be (B, I) and (B, P)");
   const Tensors bi = b_ih ? Tensors{*b_ih} : Tensors{}, bh = b_hh ? Tensors{*b_hh} : Tensors{};
-  const OptTensor c0 = c ? OptTensor(c->unsqueeze(0)) : std::nullopt;
-  bool direct = c10::impl::tls_local_dispatch_key_set().included_.empty();
-  for (const Tensor* t : {&x, &h, &w_ih, &w_hh}) direct = direct && plain_inference(*t);
-  for (const OptTensor* t : {&c, &b_ih, &b_hh}) direct = direct && (!*t || plain_inference(**t));
-  for (const Tensor& t : var) direct = direct && plain_inference(t);
+  const bool direct = runs_directly(x, h, c, w_ih, w_hh, b_ih, b_hh, var);
+  if (direct && var.empty() && fits_direct_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, cell))
+    return cell_direct(x, h, c, w_ih, w_hh, b_ih, b_hh, cell);
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("lstmkit::rnn_variant", "")
                              .typed<decltype(rnn_variant_cpu)>();
   static const auto plain = c10::Dispatcher::singleton()
                                 .findSchemaOrThrow("lstmkit::rnn", "")
                                 .typed<decltype(rnn_cpu)>();
+  std::optional<at::AutoDispatchBelowADInplaceOrView> below;  // views autograd never sees
+  if (direct) below.emplace();
   const Tensor x1 = x.unsqueeze(0), h1 = h.unsqueeze(0);  // (1, B, I), (1, B, P)
+  const OptTensor c0 = c ? OptTensor(c->unsqueeze(0)) : std::nullopt;
   const TensorList wi(w_ih), wh(w_hh);  // one-element views of the arguments
   auto [out, h_n, c_n] =
       direct        ? rnn_variant_cpu(x1, h1, c0, wi, wh, bi, bh, {}, std::nullopt, cell, var)
@@ -208,6 +224,8 @@ std::tuple<Tensor, Tensor> cell_step(const Tensor& x, const Tensor& h, const Opt
                     : op.call(x1, h1, c0, wi, wh, bi, bh, {}, std::nullopt, cell, var);
   return {h_n.squeeze(0), c ? c_n.squeeze(0) : c_n.view({-1})};
 }
+
+namespace {
 
 // The 0/1 values of hashed keep masks, code = (seed, thr), for the elements [0, numel) of
 // their flat index: what the kernels form in place (variant_cells.h: Keep), for zoneout's
