@@ -156,7 +156,7 @@ def latency(hidden: int = 256) -> dict[str, float]:
     return result
 
 
-CELL_CALL_HIDDEN = (64, 256)
+CELL_CALL_HIDDEN = (16, 64, 256)
 
 
 def cell_calls(hidden_sizes: tuple[int, ...] = CELL_CALL_HIDDEN) -> list[dict]:

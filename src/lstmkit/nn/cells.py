@@ -34,7 +34,7 @@ from ..ops.stack import State
 from ..ops.weights import PARAM_STEMS, LayerWeights
 from . import checks
 from .init import check_forget_bias, check_init, reset_
-from .params import lookup
+from .params import gather, lookup
 
 # Variant options that need the whole sequence (one mask per sequence or per forward pass).
 SEQUENCE_ONLY = ("recurrent_dropout", "weight_drop")
@@ -87,10 +87,7 @@ class RNNCellBase(nn.Module):
     bias = property(lambda self: self.spec.bias)
 
     def weights(self) -> LayerWeights:
-        values: list[Tensor | None] = [None] * len(PARAM_STEMS)
-        for slot, found in zip(self._slots, lookup(self, self._stems), strict=True):
-            values[slot] = found  # only the stems this configuration has (see __init__)
-        return LayerWeights(*values)
+        return LayerWeights(*gather(self, self._slots, self._stems))  # the stems it has
 
     def reset_parameters(self, init: str | None = None) -> None:
         """Re-draw every parameter with ``init`` (default: the scheme given at construction)."""

@@ -16,9 +16,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from torch import Tensor, nn
+
+from ..ops.weights import PARAM_STEMS
 
 
 def lookup(module: nn.Module, names: Iterable[str]) -> list[Tensor | None]:
@@ -48,3 +50,19 @@ def class_names(kind: type) -> frozenset[str]:
             _CLASS_NAMES.clear()
         found = _CLASS_NAMES[kind] = frozenset(dir(kind))
     return found
+
+
+def gather(module: nn.Module, slots: Sequence[int], names: Sequence[str]) -> list[Tensor | None]:
+    """A list of ``len(PARAM_STEMS)`` entries: the parameter ``names[i]`` of ``module`` in
+    ``slots[i]`` (its stem's place in PARAM_STEMS, LayerWeights' order), None elsewhere.
+
+    Example:
+        >>> import torch
+        >>> m = torch.nn.Linear(2, 3)
+        >>> [None if t is None else tuple(t.shape) for t in gather(m, (1,), ("weight",))][:3]
+        [None, (3, 2), None]
+    """
+    values: list[Tensor | None] = [None] * len(PARAM_STEMS)
+    for slot, found in zip(slots, lookup(module, names), strict=True):
+        values[slot] = found
+    return values

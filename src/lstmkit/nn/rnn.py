@@ -31,7 +31,7 @@ from ..ops.stack import State
 from ..ops.weights import PARAM_STEMS, LayerWeights
 from . import checks
 from .init import check_forget_bias, check_init, reset_
-from .params import lookup
+from .params import gather
 
 
 class RNNBase(nn.Module):
@@ -85,6 +85,15 @@ class RNNBase(nn.Module):
                 for stem, shape in self.spec.param_shapes(layer).items():
                     param = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
                     self.register_parameter(f"{stem}_l{layer}{suffix}", param)
+        # Per layer-direction, the slots in PARAM_STEMS of the parameters it has and their
+        # names, for layer_weights on every call.
+        self._names = []
+        for layer in range(num_layers):
+            stems = self.spec.param_shapes(layer)
+            slots = tuple(i for i, stem in enumerate(PARAM_STEMS) if stem in stems)
+            for sfx in self._suffixes():
+                names = tuple(f"{PARAM_STEMS[i]}_l{layer}{sfx}" for i in slots)
+                self._names.append((slots, names))
         self.reset_parameters()
 
     # -- torch.nn-compatible attributes ---------------------------------------------------
@@ -101,11 +110,7 @@ class RNNBase(nn.Module):
 
     def layer_weights(self) -> list[LayerWeights]:
         """The weights of every layer-direction, layer-major, forward before reverse."""
-        return [
-            LayerWeights(*lookup(self, [f"{stem}_l{layer}{sfx}" for stem in PARAM_STEMS]))
-            for layer in range(self.spec.num_layers)
-            for sfx in self._suffixes()
-        ]
+        return [LayerWeights(*gather(self, slots, names)) for slots, names in self._names]
 
     @property
     def all_weights(self) -> list[list[nn.Parameter]]:

@@ -92,6 +92,8 @@ def stack_whole_layers(
     Returns:
         (out (T, B, D*(P or H)), final states each (L*D, B, S)).
     """
+    if spec.num_layers == 1:  # no slicing and concatenating: they cost more than small layers
+        return layer_fn(spec, x, hx, weights)
     num_dirs = spec.num_directions
     finals: list[list[Tensor]] = [[] for _ in hx]
     layer_input = x
