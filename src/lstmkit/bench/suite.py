@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from .. import nn as lk
+from ..ops import cpu
 from .timing import interleaved, per_call, per_call_interleaved
 
 BATCHES = (1, 8, 32, 128)
@@ -135,20 +136,24 @@ def latency(hidden: int = 256) -> dict[str, float]:
     torch.manual_seed(0)
     cell = nn.LSTMCell(hidden, hidden)
     ours = lk.LSTMCell.from_torch(cell, impl="fused")
+    auto = lk.LSTMCell.from_torch(cell)
     x, h = torch.randn(1, hidden), torch.zeros(1, hidden)
     seq_torch = nn.LSTM(hidden, hidden)
     seq_ours = lk.LSTM.from_torch(seq_torch, impl="fused")
     xs = torch.randn(1000, 1, hidden)
     w = [getattr(seq_torch, f"{n}_l0").detach() for n in ("weight_ih", "weight_hh")]
     b = [getattr(seq_torch, f"{n}_l0").detach() for n in ("bias_ih", "bias_hh")]
+    quick = cpu.module().quick_cell
     with torch.no_grad():
         result = per_call_interleaved(
             {
                 "torch LSTMCell call": lambda: cell(x, (h, h)),
                 "lstmkit LSTMCell(impl='fused') call": lambda: ours(x, (h, h)),
-                "fused op alone (lstmkit::cell)": lambda: torch.ops.lstmkit.cell(
+                "lstmkit LSTMCell(impl='auto') call": lambda: auto(x, (h, h)),
+                "fused op alone (torch.ops.lstmkit.cell)": lambda: torch.ops.lstmkit.cell(
                     x, h, h, *w, *b, 0, []
                 ),
+                "one-step kernel alone (its binding)": lambda: quick(x, h, h, *w, *b, 0, 1),
             }
         )
         result["fused LSTM, per step of T = 1000"] = per_call(lambda: seq_ours(xs), 3, 5) / 1000

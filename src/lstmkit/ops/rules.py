@@ -7,15 +7,16 @@ impl='auto'" prints the limits one run supports; re-derive them when the kernels
 
 The present limits come from the run in benchmarks/RESULTS.md (2-core AMD EPYC): the GRU
 and the Elman RNN are faster than torch's at every measured shape (torch has no oneDNN path
-for them); the LSTM up to B * H = 4096, forward and with a backward pass (a size counts
+for them); the LSTM up to B * H = 8192 forward and 2048 with a backward pass (a size counts
 only when fused won at every point of it). Above them the two are mostly within about 10 %
-of each other either way (fused / torch.nn.LSTM 0.92-1.11 forward, 0.79-1.36 with the
+of each other either way (fused / torch.nn.LSTM 0.88-1.04 forward, 0.60-1.12 with the
 backward pass; the ties move between runs), and the rule keeps torch's oneDNN kernel. A
 single step (a cell call) without a backward pass has rules of its own, from the
-benchmark's cell calls: in this run the fused LSTM and GRU cells won at H = 256 and lost at
-H = 64, the Elman cell lost at both. A cell call that autograd records goes to torch.nn's
-cell: the benchmark does not measure it, and ten LSTM steps with the backward pass took
-0.97-1.21 of torch's time at H = 256 in three runs of ``benchmarks/cell_calls.py``.
+benchmark's cell calls: in this run the fused LSTM, GRU and Elman cells won at every
+measured hidden size (H = 16, 64, 256; 0.26-0.41 of torch.nn's cell's time). A cell call
+that autograd records goes to torch.nn's cell: the benchmark does not measure it, and ten
+LSTM steps with the backward pass took 0.90-1.21 of torch's time at H = 64 and 256 in runs
+of ``benchmarks/cell_calls.py``.
 
 Example:
     >>> prefer_fused("lstm", batch=1, hidden=64, steps=100, dtype=torch.float32, grad=False)
@@ -41,8 +42,8 @@ import torch
 # float32: (mode, grad) -> largest B * H where fused is faster than torch.nn.
 EVERYWHERE = 2**62
 FLOAT32_LIMITS: dict[tuple[str, bool], int] = {
-    ("lstm", False): 4096,
-    ("lstm", True): 4096,
+    ("lstm", False): 8192,
+    ("lstm", True): 2048,
     ("gru", False): EVERYWHERE,
     ("gru", True): EVERYWHERE,
     ("rnn", False): EVERYWHERE,
@@ -56,7 +57,7 @@ FLOAT32_LIMITS: dict[tuple[str, bool], int] = {
 # it, the call's fixed costs decide, and torch.nn's cell has fewer. More rows, or a call
 # that autograd records: torch.nn's cell.
 ONE_STEP_MAX_BATCH = 4
-ONE_STEP_MIN_HIDDEN: dict[str, int | None] = {"lstm": 256, "gru": 256, "rnn": None}
+ONE_STEP_MIN_HIDDEN: dict[str, int | None] = {"lstm": 16, "gru": 16, "rnn": 16}
 
 
 def prefer_fused(

@@ -156,9 +156,12 @@ def available() -> bool:
 
 
 def module() -> ModuleType:
-    """The loaded library as a Python module (after :func:`available` returned True): its
-    ``cell`` is ``torch.ops.lstmkit.cell`` without the operator call's argument conversion
-    (bindings.cpp), for eager code; tracers need the operator."""
+    """The library as a Python module (built and loaded first if need be): its ``cell`` is
+    ``torch.ops.lstmkit.cell`` without the operator call's argument conversion, and its
+    ``quick_cell`` the one-step kernel alone (bindings.cpp), for eager code; tracers need
+    the operator. Raises RuntimeError where the kernels could not be built."""
+    if not available():
+        raise RuntimeError(f"lstmkit: the fused CPU kernels are not built ({_status['error']})")
     return _status["module"]
 
 
