@@ -56,6 +56,19 @@ def test_failed_build_warns_once_and_forced_fused_runs_the_reference(
     assert cpu.available() is False
 
 
+def test_failed_build_leaves_cells_on_the_full_path(monkeypatch, fresh_status):
+    """Without kernels a fused cell under no_grad runs the reference step (no quick path),
+    and asking for the kernels' module says why it is missing."""
+    monkeypatch.setattr(cpu, "build", mock.Mock(side_effect=OSError("no compiler")))
+    theirs = torch.nn.LSTMCell(3, 4)
+    ours = lk.LSTMCell.from_torch(theirs, impl="fused")
+    x, h = torch.randn(2, 3), torch.randn(2, 4)
+    with pytest.warns(RuntimeWarning, match="could not be built"), torch.no_grad():
+        torch.testing.assert_close(ours(x, (h, h)), theirs(x, (h, h)))
+    with pytest.raises(RuntimeError, match=r"kernels are not built \(OSError: no compiler\)"):
+        cpu.module()
+
+
 def test_failed_build_leaves_auto_on_torchs_kernel(monkeypatch, fresh_status):
     monkeypatch.setattr(cpu, "build", mock.Mock(side_effect=OSError("no compiler")))
     spec = RNNSpec("lstm", 3, 4)

@@ -114,7 +114,7 @@ class RNNCellBase(nn.Module):
         With ablation="FGR", hx may be (h, c) or (h, c, q), q (B, 3H) the last gates (zeros
         when left out), and the result is (h', c', q').
         """
-        if hx is not None and not torch.is_grad_enabled():
+        if hx is not None and not torch.is_grad_enabled():  # in training its weights need grads
             quick = self._quick_step(input, hx)
             if quick is not None:
                 return quick

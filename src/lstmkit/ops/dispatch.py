@@ -207,10 +207,10 @@ def quick_cell(
     unless an LSTM, computed by the fused kernel with nothing in between; or None, and the
     caller takes the full path (:func:`cell`, with its checks and messages).
 
-    None unless autograd is off (no_grad or inference_mode), no tracer runs and x (B, I), h
-    (B, H) and c (B, H) (LSTM; else None) are plain tensors that the one-step kernel takes
-    as they are: B up to the plan's rows, the weights' dtype (float32 or float64) and
-    device (CPU), contiguous, no mode active (the kernel's binding checks those).
+    None unless no tracer runs and x (B, I), h (B, H) and c (B, H) (LSTM; else None) are
+    plain tensors that the one-step kernel takes as they are: B up to the plan's rows, the
+    weights' dtype (float32 or float64) and device (CPU), contiguous, none needing a
+    gradient under grad mode, no mode active (the kernel's binding checks those).
 
     Example:
         >>> w_ih, w_hh = torch.randn(12, 3), torch.randn(12, 4)
@@ -221,7 +221,7 @@ def quick_cell(
         >>> new is None or torch.allclose(new[0], torch.gru_cell(x, h, w_ih, w_hh), atol=1e-6)
         True
     """
-    if torch.is_grad_enabled() or torch.compiler.is_compiling():
+    if torch.compiler.is_compiling():
         return None
     if type(x) is not Tensor or type(h) is not Tensor or not (c is None or type(c) is Tensor):
         return None

@@ -30,9 +30,8 @@ std::optional<std::tuple<Tensor, Tensor>> quick_cell(const Tensor& x, const Tens
                                                      const Tensor& w_hh, const OptTensor& b_ih,
                                                      const OptTensor& b_hh, int64_t code,
                                                      int64_t max_rows) {
-  if (x.dim() != 2 || x.size(0) > max_rows ||
-      !lstmkit::runs_directly(x, h, c, w_ih, w_hh, b_ih, b_hh, {}) ||
-      !lstmkit::fits_direct_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, code))
+  if (!lstmkit::fits_direct_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, code) ||
+      x.size(0) > max_rows || !lstmkit::runs_directly(x, h, c, w_ih, w_hh, b_ih, b_hh, {}))
     return std::nullopt;
   return lstmkit::cell_direct(x, h, c, w_ih, w_hh, b_ih, b_hh, code);
 }

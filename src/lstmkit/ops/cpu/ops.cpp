@@ -203,10 +203,10 @@ std::tuple<Tensor, Tensor> cell_step(const Tensor& x, const Tensor& h, const Opt
                                      const OptTensor& b_ih, const OptTensor& b_hh, int64_t cell,
                                      TensorList var) {
   TORCH_CHECK(x.dim() == 2 && h.dim() == 2, "lstmkit::cell: x and h must be (B, I) and (B, P)");
-  const Tensors bi = b_ih ? Tensors{*b_ih} : Tensors{}, bh = b_hh ? Tensors{*b_hh} : Tensors{};
   const bool direct = runs_directly(x, h, c, w_ih, w_hh, b_ih, b_hh, var);
   if (direct && var.empty() && fits_direct_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, cell))
     return cell_direct(x, h, c, w_ih, w_hh, b_ih, b_hh, cell);
+  const Tensors bi = b_ih ? Tensors{*b_ih} : Tensors{}, bh = b_hh ? Tensors{*b_hh} : Tensors{};
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("lstmkit::rnn_variant", "")
                              .typed<decltype(rnn_variant_cpu)>();
