@@ -210,7 +210,8 @@ void forward_direction(const FwdArgs<T>& a, const Worker& w) {
       w.sync();  // r of every unit is written
       project(a, st, cols, t);
     }
-    if (!by_rows) w.sync();  // h_t is complete: the next step may read it
+    // h_t is complete: the next step may read it (after the last one, run_team's end waits)
+    if (!by_rows && s + 1 < a.T_) w.sync();
   }
 }
 
