@@ -245,6 +245,31 @@ def test_quick_steps_leave_the_rest_to_the_full_path():
             ours(x.tolist(), (h, c))
 
 
+@pytest.mark.parametrize("kind", ["LSTMCell", "GRUCell", "RNNCell"])
+def test_quick_steps_without_biases_and_with_a_parametrization(kind):
+    """The quick step reads the weights from the module's parameter dictionary. Without
+    biases it passes none; a weight held another way (a parametrization doubling W_hh)
+    takes the full path, which reads it as getattr does; an unbatched input takes the full
+    path too. Against torch.nn's cell with the same weights, under no_grad."""
+
+    class Double(torch.nn.Module):
+        def forward(self, w):
+            return 2 * w
+
+    torch.manual_seed(0)
+    theirs = getattr(torch.nn, kind)(6, 4, bias=False)
+    ours = getattr(lk, kind).from_torch(theirs, impl="fused")
+    x, h, c = torch.randn(3, 6), torch.randn(3, 4), torch.randn(3, 4)
+    lstm = kind == "LSTMCell"
+    hx, hx0 = ((h, c), (h[0], c[0])) if lstm else (h, h[0])
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x, hx), theirs(x, hx))
+        torch.testing.assert_close(ours(x[0], hx0), theirs(x[0], hx0))
+        torch.nn.utils.parametrize.register_parametrization(ours, "weight_hh", Double())
+        theirs.weight_hh.mul_(2)
+        torch.testing.assert_close(ours(x, hx), theirs(x, hx))
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_four_threads_split_each_direction(kind):
     """Two threads per direction: units split between them, a barrier every step."""

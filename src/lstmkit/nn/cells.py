@@ -34,7 +34,7 @@ from ..ops.stack import State
 from ..ops.weights import PARAM_STEMS, LayerWeights
 from . import checks
 from .init import check_forget_bias, check_init, reset_
-from .params import gather, lookup
+from .params import gather
 
 # Variant options that need the whole sequence (one mask per sequence or per forward pass).
 SEQUENCE_ONLY = ("recurrent_dropout", "weight_drop")
@@ -79,7 +79,7 @@ class RNNCellBase(nn.Module):
             self.register_parameter(stem, param)
         self._slots = tuple(i for i, stem in enumerate(PARAM_STEMS) if stem in shapes)
         self._stems = tuple(PARAM_STEMS[i] for i in self._slots)
-        self._quick: tuple[str, tuple[int, int] | None] = ("", None)  # (impl, quick_plan)
+        self._quick: tuple[str, dispatch.QuickStep | None] = ("", None)  # (impl, quick_step)
         self.reset_parameters()
 
     input_size = property(lambda self: self.spec.input_size)
@@ -115,7 +115,11 @@ class RNNCellBase(nn.Module):
         when left out), and the result is (h', c', q').
         """
         if hx is not None and not torch.is_grad_enabled():  # in training its weights need grads
-            quick = self._quick_step(input, hx)
+            impl, step = self._quick
+            if impl != self.impl:  # the quick step for this impl (set it anew if it changed)
+                step = dispatch.quick_step(self.spec, self.impl, self._stems)
+                self._quick = (self.impl, step)
+            quick = step and step(self._parameters, input, hx)
             if quick is not None:
                 return quick
         w = self.weights()
@@ -133,24 +137,6 @@ class RNNCellBase(nn.Module):
         if not batched:
             state = tuple(s.squeeze(0) for s in state)
         return state if self.mode == "lstm" else state[0]
-
-    def _quick_step(self, input: Any, hx: Any) -> Any:
-        """The step straight from the fused one-step kernel, when this call needs nothing
-        else (dispatch.quick_cell: no autograd, a plain cell the kernel serves, arguments it
-        takes as they are); None otherwise."""
-        if self._quick[0] != self.impl:  # the plan for this impl (set it anew if it changed)
-            self._quick = (self.impl, dispatch.quick_plan(self.spec, self.impl))
-        plan = self._quick[1]
-        if plan is None:
-            return None
-        lstm = self.mode == "lstm"
-        if lstm and not (type(hx) is tuple and len(hx) == 2):
-            return None
-        h, c = hx if lstm else (hx, None)
-        w_ih, w_hh, *biases = lookup(self, self._stems)
-        b_ih, b_hh = biases or (None, None)
-        new = dispatch.quick_cell(plan, input, h, c, w_ih, w_hh, b_ih, b_hh)
-        return None if new is None else new if lstm else new[0]
 
     def _check_state(self, hx: Any, x: Tensor, batched: bool, w: LayerWeights) -> State:
         """hx checked against x (B, I), with a message naming what is wrong."""

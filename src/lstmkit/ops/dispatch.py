@@ -19,6 +19,9 @@ Example:
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable, Mapping, Sequence
+
 import torch
 from torch import Tensor
 
@@ -175,14 +178,36 @@ def cell(
     return reference.cell(spec, x, state, weights, training)
 
 
-def quick_plan(spec: RNNSpec, impl: str) -> tuple[int, int] | None:
-    """(cell code, most rows) when a cell call of ``spec`` may go straight to the fused
-    one-step kernel (:func:`quick_cell`), else None.
+QuickStep = Callable[[Mapping[str, object], object, object], object]
 
-    That is a plain cell (no variant option) that the fused kernels serve, with
-    ``impl="fused"``, or ``"auto"`` where the rules take the fused cell at this hidden size
-    for a call without a backward pass (up to their number of rows). A cell module asks once
-    per value of its ``impl``.
+
+def quick_step(spec: RNNSpec, impl: str, names: Sequence[str]) -> QuickStep | None:
+    """For a cell module of ``spec`` whose parameters are ``names`` (torch.nn's order:
+    weight_ih, weight_hh[, bias_ih, bias_hh]): a function ``step(params, x, hx)`` that runs
+    a call straight on the fused one-step kernel, or None when no call of it may.
+
+    A cell may go straight to the kernel when it is a plain cell (no variant option) that the
+    fused kernels serve, with ``impl="fused"``, or ``"auto"`` where the rules take the fused
+    cell at this hidden size for a call without a backward pass (up to their number of rows).
+    A cell module asks once per value of its ``impl``.
+
+    ``step`` takes the module's parameter dictionary, x (B, I) and hx (the LSTM's (h, c), else
+    h) and returns what the module returns ((h', c') or h'), or None; the caller then takes
+    the full path (:func:`cell`, with its checks and messages). None unless no tracer runs,
+    every weight is in ``params`` (not a parametrization) and x, h and c are plain tensors
+    that the kernel takes as they are: B up to the rows, the weights' dtype (float32 or
+    float64) and device (CPU), contiguous, none needing a gradient under grad mode, no mode
+    active (the kernel's binding checks those). Python does as little as it can: the call
+    of a small cell costs about as much as its step.
+
+    Example:
+        >>> w = {"weight_ih": torch.randn(12, 3), "weight_hh": torch.randn(12, 4)}
+        >>> step = quick_step(RNNSpec("gru", 3, 4, bias=False), "fused", list(w))
+        >>> x, h = torch.ones(2, 3), torch.ones(2, 4)
+        >>> with torch.no_grad():
+        ...     new = step(w, x, h) if step else None  # None if the kernels are not built
+        >>> new is None or torch.allclose(new, torch.gru_cell(x, h, *w.values()), atol=1e-6)
+        True
     """
     if impl not in ("auto", "fused") or spec.variant_options() or _blockers(spec)[1]:
         return None
@@ -190,40 +215,28 @@ def quick_plan(spec: RNNSpec, impl: str) -> tuple[int, int] | None:
     mode, hidden = spec.mode, spec.hidden_size
     if impl == "auto" and not rules.prefer_fused(mode, 1, hidden, 1, torch.float32, False):
         return None
-    return (fused.cell_code(spec), rows) if fused.available() else None
-
-
-def quick_cell(
-    plan: tuple[int, int],
-    x: object,
-    h: object,
-    c: object,
-    w_ih: Tensor,
-    w_hh: Tensor,
-    b_ih: Tensor | None,
-    b_hh: Tensor | None,
-) -> tuple[Tensor, Tensor] | None:
-    """One step of a plain cell from :func:`quick_plan`'s ``plan``: (h', c'), c' of size 0
-    unless an LSTM, computed by the fused kernel with nothing in between; or None, and the
-    caller takes the full path (:func:`cell`, with its checks and messages).
-
-    None unless no tracer runs and x (B, I), h (B, H) and c (B, H) (LSTM; else None) are
-    plain tensors that the one-step kernel takes as they are: B up to the plan's rows, the
-    weights' dtype (float32 or float64) and device (CPU), contiguous, none needing a
-    gradient under grad mode, no mode active (the kernel's binding checks those).
-
-    Example:
-        >>> w_ih, w_hh = torch.randn(12, 3), torch.randn(12, 4)
-        >>> x, h = torch.ones(2, 3), torch.ones(2, 4)
-        >>> plan = quick_plan(RNNSpec("gru", 3, 4, bias=False), "fused")  # None if not built
-        >>> with torch.no_grad():
-        ...     new = quick_cell(plan, x, h, None, w_ih, w_hh, None, None) if plan else None
-        >>> new is None or torch.allclose(new[0], torch.gru_cell(x, h, w_ih, w_hh), atol=1e-6)
-        True
-    """
-    if torch.compiler.is_compiling():
+    if not fused.available():
         return None
-    if type(x) is not Tensor or type(h) is not Tensor or not (c is None or type(c) is Tensor):
-        return None
-    code, rows = plan
-    return cpu.module().quick_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, code, rows)
+    code, kernel, lstm = fused.cell_code(spec), cpu.module().quick_cell, mode == "lstm"
+    weights = operator.itemgetter(*names)  # (weight_ih, weight_hh[, bias_ih, bias_hh])
+    no_bias = () if len(names) == 4 else (None, None)
+
+    def step(params: Mapping[str, object], x: object, hx: object) -> object:
+        if torch.compiler.is_compiling() or type(x) is not Tensor:
+            return None
+        if not lstm:
+            h, c = hx, None
+        elif type(hx) is tuple and len(hx) == 2 and type(hx[1]) is Tensor:
+            h, c = hx
+        else:
+            return None
+        if type(h) is not Tensor:
+            return None
+        try:
+            w = weights(params)
+        except KeyError:  # a weight held another way (a parametrization): the full path
+            return None
+        new = kernel(x, h, c, *w, *no_bias, code, rows)
+        return new if new is None or lstm else new[0]
+
+    return step
