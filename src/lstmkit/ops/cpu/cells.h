@@ -46,6 +46,8 @@ template <typename T>
 struct FwdStep {
   int64_t H, GH;
   T* gates;          // (B, GH): input projection (+ foldable biases); activations if save
+  const T* pre;      // what the plain cells add to acc: ``gates``, or the biases (pre_ld 0)
+  int64_t pre_ld;    // row stride of pre: GH, or 0 (the same biases for every row)
   const T* h_prev;   // (B, P)
   int64_t h_ld;      // row stride of h_prev and h_new (P)
   T* h_new;          // (B, P); unused by an LSTM with projection (phase two writes it)
@@ -89,11 +91,12 @@ struct LSTMCell {
   template <typename T>
   static void forward(const FwdStep<T>& s, int64_t b, int64_t u0, int n, const vec<T>* acc) {
     T* gi = s.gates + b * s.GH + u0;
+    const T* pi = s.pre + b * s.pre_ld + u0;
     const int64_t H = s.H;
-    const vec<T> i = vsigmoid<T>(acc[0] + load_n(gi, n));
-    const vec<T> f = vsigmoid<T>(acc[1] + load_n(gi + H, n));
-    const vec<T> g = vtanh<T>(acc[2] + load_n(gi + 2 * H, n));
-    const vec<T> o = vsigmoid<T>(acc[3] + load_n(gi + 3 * H, n));
+    const vec<T> i = vsigmoid<T>(acc[0] + load_n(pi, n));
+    const vec<T> f = vsigmoid<T>(acc[1] + load_n(pi + H, n));
+    const vec<T> g = vtanh<T>(acc[2] + load_n(pi + 2 * H, n));
+    const vec<T> o = vsigmoid<T>(acc[3] + load_n(pi + 3 * H, n));
     const vec<T> c = f * load_n(s.c_prev + b * H + u0, n) + i * g;
     const vec<T> h = o * vtanh<T>(c);
     store_n(s.c_new + b * H + u0, c, n);
@@ -138,11 +141,12 @@ struct GRUCell {
   template <typename T>
   static void forward(const FwdStep<T>& s, int64_t b, int64_t u0, int n, const vec<T>* acc) {
     T* gi = s.gates + b * s.GH + u0;
+    const T* pi = s.pre + b * s.pre_ld + u0;
     const int64_t H = s.H;
-    const vec<T> r = vsigmoid<T>(acc[0] + load_n(gi, n));
-    const vec<T> z = vsigmoid<T>(acc[1] + load_n(gi + H, n));
+    const vec<T> r = vsigmoid<T>(acc[0] + load_n(pi, n));
+    const vec<T> z = vsigmoid<T>(acc[1] + load_n(pi + H, n));
     const vec<T> hn = s.b_hn ? acc[2] + load_n(s.b_hn + u0, n) : acc[2];
-    const vec<T> nn = vtanh<T>(load_n(gi + 2 * H, n) + r * hn);
+    const vec<T> nn = vtanh<T>(load_n(pi + 2 * H, n) + r * hn);
     const vec<T> hp = load_n(s.h_prev + b * s.h_ld + u0, n);
     const vec<T> h = (T(1) - z) * nn + z * hp;
     store_n(s.h_new + b * s.h_ld + u0, h, n);
@@ -184,12 +188,11 @@ struct ElmanCell {
 
   template <typename T>
   static void forward(const FwdStep<T>& s, int64_t b, int64_t u0, int n, const vec<T>* acc) {
-    T* gi = s.gates + b * s.GH + u0;
-    const vec<T> pre = acc[0] + load_n(gi, n);
+    const vec<T> pre = acc[0] + load_n(s.pre + b * s.pre_ld + u0, n);
     const vec<T> h = Relu ? vrelu<T>(pre) : vtanh<T>(pre);
     store_n(s.h_new + b * s.h_ld + u0, h, n);
     store_n(s.out + b * s.out_ld + u0, h, n);
-    if (s.save) store_n(gi, h, n);
+    if (s.save) store_n(s.gates + b * s.GH + u0, h, n);
   }
 
   template <typename T>

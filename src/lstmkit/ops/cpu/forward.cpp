@@ -42,6 +42,8 @@ FwdStep<T> step_pointers(const FwdArgs<T>& a, int64_t s, int64_t t) {
   st.H = H;
   st.GH = a.GH;
   st.gates = a.gates + t * B * a.GH;
+  st.pre = a.stacked ? a.bias : st.gates;
+  st.pre_ld = a.stacked ? 0 : a.GH;
   st.h_prev = a.hs + prev * B * P;
   st.h_ld = P;
   st.h_new = a.hs + next * B * P;
@@ -92,17 +94,25 @@ void project(const FwdArgs<T>& a, const FwdStep<T>& st, Range cols, int64_t t) {
   }
 }
 
-// Pack this worker's panels: W_hh by its units (the G gates of a unit block together) and,
-// with a projection, W_hr by its columns of h.
+// Rows of K in a panel of W_hh: P, or I + P with W_ih stacked above W_hh.
+template <typename T>
+int64_t panel_depth(const FwdArgs<T>& a) {
+  return a.stacked ? a.I + a.P : a.P;
+}
+
+// Pack this worker's panels: W_hh by its units (the G gates of a unit block together; with
+// ``stacked``, below the same rows of W_ih) and, with a projection, W_hr by its columns of h.
 template <typename T, int G>
 void pack_own(const FwdArgs<T>& a, Range units, Range cols) {
   constexpr int N = Simd<T>::N;
   constexpr int UB = kMaxBlocks / G;
-  const int64_t H = a.H, P = a.P;
+  const int64_t H = a.H, P = a.P, K = panel_depth(a);
   for (int64_t ub = units.begin; ub < units.end && !a.folded; ub += UB) {
     const int nb = int(std::min<int64_t>(UB, units.end - ub));
     auto col = [H](int64_t u, int g) { return g * H + u; };
-    pack_panel(a.w_hh, P, 1, P, H, int(ub), nb, G, col, a.packed + ub * N * G * P);
+    T* panel = a.packed + ub * N * G * K;  // (K, nb * G * N)
+    if (a.stacked) pack_panel(a.w_ih, a.I, 1, a.I, H, int(ub), nb, G, col, panel);
+    pack_panel(a.w_hh, P, 1, P, H, int(ub), nb, G, col, panel + (K - P) * nb * G * N);
   }
   for (int64_t pb = cols.begin; pb < cols.end; pb += kMaxBlocks) {
     const int nb = int(std::min<int64_t>(kMaxBlocks, cols.end - pb));
@@ -131,15 +141,18 @@ void step_units(const FwdArgs<T>& a, const FwdStep<T>& st, Range units, Range ro
   constexpr int N = Simd<T>::N;
   constexpr int G = Cell::G;
   constexpr int UB = kMaxBlocks / G;  // unit blocks per panel
+  const int64_t K = panel_depth(a);
   Tile<T> tile;
   for (int64_t ub = units.begin; ub < units.end; ub += UB) {
     const int nb = int(std::min<int64_t>(UB, units.end - ub));
-    const T* panel = a.packed + ub * N * G * a.P;
+    const T* panel = a.packed + ub * N * G * K;
     for (int64_t row = rows.begin; row < rows.end; row += kMaxRows) {
       const int mr = int(std::min<int64_t>(kMaxRows, rows.end - row));
       const int64_t u0 = ub * N;
-      prefetch_rows<T, G>(st.gates, a.GH, a.H, row, mr, u0, std::min<int64_t>(UB * N, a.H - u0));
-      if (a.folded) {
+      if (a.stacked) {  // W_ih x_t, and W_hh h_{t-1} below it in the panel
+        const Below<T> h{st.h_in ? st.h_in + row * a.P : st.h_prev + row * a.P, a.P, a.P};
+        tile_product(a.x + (t * a.B + row) * a.I, a.I, a.I, panel, mr, nb * G, tile, 1, h);
+      } else if (a.folded) {
         tile = Tile<T>{};
         for (int r = 0; r < mr && a.rec_n; ++r)  // the GRU's W_hn h, what acc[2] holds
           for (int j = 0; j < nb; ++j) {
@@ -148,6 +161,8 @@ void step_units(const FwdArgs<T>& a, const FwdStep<T>& st, Range units, Range ro
             tile.acc[r][j * G + G - 1] = load_n(a.rec_n + (row + r) * a.H + v0, n);
           }
       } else {
+        const int64_t n = std::min<int64_t>(UB * N, a.H - u0);
+        prefetch_rows<T, G>(st.gates, a.GH, a.H, row, mr, u0, n);
         const T* h_in = st.h_in ? st.h_in : st.h_prev;
         tile_product(h_in + row * a.P, a.P, a.P, panel, mr, nb * G, tile);
       }

@@ -29,10 +29,18 @@ struct Tile {
   vec<T> acc[kMaxRows][kMaxBlocks];
 };
 
+// A second operand below the first in the panel: rows k = K .. K + K2 of the panel multiply
+// A2[r * lda2 + k - K] (a time loop's [x_t, h_{t-1}] against W_ih stacked on W_hh).
+template <typename T>
+struct Below {
+  const T* A2 = nullptr;
+  int64_t lda2 = 0, K2 = 0;
+};
+
 // A[r * lda + k * ks]: ks is 1 but for a transposed A (matmul.h).
 template <typename T, int MR, int NB>
 inline void micro_kernel(const T* A, int64_t lda, int64_t K, const T* panel, Tile<T>& out,
-                         int64_t ks) {
+                         int64_t ks, Below<T> below) {
   constexpr int N = Simd<T>::N;
   vec<T> acc[MR][NB];
   for (int r = 0; r < MR; ++r)
@@ -45,30 +53,41 @@ inline void micro_kernel(const T* A, int64_t lda, int64_t K, const T* panel, Til
       for (int j = 0; j < NB; ++j) acc[r][j] += a * w[j];
     }
   }
+  panel += K * NB * N;
+  for (int64_t k = 0; k < below.K2; ++k) {
+    vec<T> w[NB];
+    for (int j = 0; j < NB; ++j) w[j] = pinned<T>(load(panel + (k * NB + j) * N));
+    for (int r = 0; r < MR; ++r) {
+      const vec<T> a = splat(below.A2[r * below.lda2 + k]);
+      for (int j = 0; j < NB; ++j) acc[r][j] += a * w[j];
+    }
+  }
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < NB; ++j) out.acc[r][j] = acc[r][j];
 }
 
 template <typename T, int MR>
 inline void dispatch_blocks(const T* A, int64_t lda, int64_t K, const T* panel, int nb,
-                            Tile<T>& out, int64_t ks) {
+                            Tile<T>& out, int64_t ks, Below<T> below) {
   switch (nb) {
-    case 1: return micro_kernel<T, MR, 1>(A, lda, K, panel, out, ks);
-    case 2: return micro_kernel<T, MR, 2>(A, lda, K, panel, out, ks);
-    case 3: return micro_kernel<T, MR, 3>(A, lda, K, panel, out, ks);
-    default: return micro_kernel<T, MR, 4>(A, lda, K, panel, out, ks);
+    case 1: return micro_kernel<T, MR, 1>(A, lda, K, panel, out, ks, below);
+    case 2: return micro_kernel<T, MR, 2>(A, lda, K, panel, out, ks, below);
+    case 3: return micro_kernel<T, MR, 3>(A, lda, K, panel, out, ks, below);
+    default: return micro_kernel<T, MR, 4>(A, lda, K, panel, out, ks, below);
   }
 }
 
-// out.acc[r][j] = sum_k A[r * lda + k * ks] * panel[k][j] for r < mr, j < nb.
+// out.acc[r][j] = sum_k A[r * lda + k * ks] * panel[k][j] for r < mr, j < nb, plus the
+// rows of the panel below K times ``below``'s A2, if any.
 template <typename T>
 inline void tile_product(const T* A, int64_t lda, int64_t K, const T* panel, int mr, int nb,
-                         Tile<T>& out, int64_t ks = 1) {
+                         Tile<T>& out, int64_t ks = 1, Below<T> below = {}) {
+  constexpr int R3 = std::min(3, kMaxRows);
   switch (mr) {
-    case 1: return dispatch_blocks<T, 1>(A, lda, K, panel, nb, out, ks);
-    case 2: return dispatch_blocks<T, 2>(A, lda, K, panel, nb, out, ks);
-    case 3: return dispatch_blocks<T, std::min(3, kMaxRows)>(A, lda, K, panel, nb, out, ks);
-    default: return dispatch_blocks<T, kMaxRows>(A, lda, K, panel, nb, out, ks);
+    case 1: return dispatch_blocks<T, 1>(A, lda, K, panel, nb, out, ks, below);
+    case 2: return dispatch_blocks<T, 2>(A, lda, K, panel, nb, out, ks, below);
+    case 3: return dispatch_blocks<T, R3>(A, lda, K, panel, nb, out, ks, below);
+    default: return dispatch_blocks<T, kMaxRows>(A, lda, K, panel, nb, out, ks, below);
   }
 }
 

@@ -48,6 +48,13 @@ struct FwdArgs {
   const T* b_ih = nullptr;  // (GH,) or nullptr: gates += b_ih + b_hh
   const T* b_hh = nullptr;
   T* rec_n = nullptr;       // a GRU's (B, H) W_hn h, formed apart
+  // The input product in the time loop (``stacked``, forward_loop decides): each panel holds
+  // the unit block's rows of W_ih above those of W_hh, and a step multiplies [x_t, h_{t-1}]
+  // by it (x and I as above, x (T, B, I)). No input projection is formed: the cells read
+  // the biases, ``bias`` (GH,) = b_ih + b_hh or zeros, in its place; ``gates`` only receives
+  // the activations when saving.
+  bool stacked = false;
+  const T* bias = nullptr;
 };
 
 template <typename T>
