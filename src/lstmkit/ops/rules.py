@@ -7,15 +7,16 @@ impl='auto'" prints the limits one run supports; re-derive them when the kernels
 
 The present limits come from the run in benchmarks/RESULTS.md (2-core AMD EPYC): the GRU
 and the Elman RNN are faster than torch's at every measured shape (torch has no oneDNN path
-for them); the LSTM up to B * H = 4096 forward and at every measured shape with a backward
-pass (a size counts only when fused won at every point of it). Above 4096 forward the two
-are within a few per cent of each other (fused / torch.nn.LSTM 0.92-1.03; the ties move
-between runs), and the rule keeps torch's oneDNN kernel. A single step (a cell call)
+for them); the LSTM up to B * H = 2048, forward and with a backward pass (a size counts
+only when fused won at every point of it). Above 2048 fused wins at most points but not at
+all (fused / torch.nn.LSTM 0.85-1.12 forward, 0.83-1.05 with the backward pass; the points
+over 1.0 move between runs: the run before, with the same kernels, had one, B = 32, H = 128
+forward), and the rule keeps torch's oneDNN kernel. A single step (a cell call)
 without a backward pass has rules of its own, from the benchmark's cell calls: in this run
 the fused LSTM, GRU and Elman cells won at every measured hidden size (H = 16, 64, 256;
-0.25-0.49 of torch.nn's cell's time). A cell call that autograd records goes to torch.nn's
+0.22-0.43 of torch.nn's cell's time). A cell call that autograd records goes to torch.nn's
 cell: the benchmark does not measure it, and ten LSTM steps with the backward pass took
-0.90-1.21 of torch's time at H = 64 and 256 in runs of ``benchmarks/cell_calls.py``.
+0.90-1.31 of torch's time at H = 64 and 256 in runs of ``benchmarks/cell_calls.py``.
 
 Example:
     >>> prefer_fused("lstm", batch=1, hidden=64, steps=100, dtype=torch.float32, grad=False)
@@ -41,8 +42,8 @@ import torch
 # float32: (mode, grad) -> largest B * H where fused is faster than torch.nn.
 EVERYWHERE = 2**62
 FLOAT32_LIMITS: dict[tuple[str, bool], int] = {
-    ("lstm", False): 4096,
-    ("lstm", True): EVERYWHERE,
+    ("lstm", False): 2048,
+    ("lstm", True): 2048,
     ("gru", False): EVERYWHERE,
     ("gru", True): EVERYWHERE,
     ("rnn", False): EVERYWHERE,

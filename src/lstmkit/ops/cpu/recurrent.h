@@ -1,6 +1,7 @@
 // The sequential part of a layer: the loop over time steps, forward and backward, for one
 // or two directions at once. Everything that is not sequential (the input projection and
-// the weight gradients) is done with large GEMMs in ops.cpp.
+// the weight gradients) is done with large GEMMs in layer.cpp, but for ``stacked`` loops,
+// which multiply x_t by W_ih themselves.
 //
 // State storage. With ``save`` (training), hs / cs have T + 1 slots in *time* order: slot 0
 // holds the initial state of the forward direction and slot t + 1 the state after step t;
