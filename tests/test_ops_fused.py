@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 
 import pytest
@@ -250,7 +251,8 @@ def test_quick_steps_without_biases_and_with_a_parametrization(kind):
     """The quick step reads the weights from the module's parameter dictionary. Without
     biases it passes none; a weight held another way (a parametrization doubling W_hh)
     takes the full path, which reads it as getattr does; an unbatched input takes the full
-    path too. Against torch.nn's cell with the same weights, under no_grad."""
+    path too; a deep copy leaves the quick step behind and finds it again. Against torch.nn's
+    cell with the same weights, under no_grad."""
 
     class Double(torch.nn.Module):
         def forward(self, w):
@@ -265,6 +267,10 @@ def test_quick_steps_without_biases_and_with_a_parametrization(kind):
     with torch.no_grad():
         torch.testing.assert_close(ours(x, hx), theirs(x, hx))
         torch.testing.assert_close(ours(x[0], hx0), theirs(x[0], hx0))
+        copied = copy.deepcopy(ours)  # without the quick step, which it finds again
+        assert copied._quick == ("", None)
+        torch.testing.assert_close(copied(x, hx), theirs(x, hx))
+        assert copied._quick[1] is not None
         torch.nn.utils.parametrize.register_parametrization(ours, "weight_hh", Double())
         theirs.weight_hh.mul_(2)
         torch.testing.assert_close(ours(x, hx), theirs(x, hx))

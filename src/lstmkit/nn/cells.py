@@ -138,6 +138,13 @@ class RNNCellBase(nn.Module):
             state = tuple(s.squeeze(0) for s in state)
         return state if self.mode == "lstm" else state[0]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The module's state without its quick step (a function of this process, found
+        again on the first call), so that copies and torch.save take it as any module."""
+        state = self.__dict__.copy()
+        state["_quick"] = ("", None)
+        return state
+
     def _check_state(self, hx: Any, x: Tensor, batched: bool, w: LayerWeights) -> State:
         """hx checked against x (B, I), with a message naming what is wrong."""
         sizes = self.spec.state_sizes()
