@@ -308,11 +308,13 @@ def test_threads_split_the_batch_rows(kind, threads, bidir):
         torch.set_num_threads(saved)
 
 
+@pytest.mark.parametrize("bidir", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("kind", ["lstm", "rnn_tanh", "rnn_relu"])
-def test_time_loop_with_the_input_product_matches_torch(kind, bias):
-    """Rows split between two threads: a plain LSTM or Elman RNN multiplies x_t by W_ih in
-    its time loop (W_ih stacked on W_hh in each panel, the biases added in the cell; layer.cpp,
+def test_time_loop_with_the_input_product_matches_torch(kind, bias, bidir):
+    """Two threads, each running whole rows (the rows split between them, or both
+    directions, a thread each): a plain LSTM or Elman RNN multiplies x_t by W_ih in its
+    time loop (W_ih stacked on W_hh in each panel, the biases added in the cell; layer.cpp,
     stacks_input). Two layers (the second's input is the first's output), lengths, an
     initial state, with and without biases: outputs, final states and every gradient
     against torch.nn in float64."""
@@ -322,7 +324,7 @@ def test_time_loop_with_the_input_product_matches_torch(kind, bias):
         theirs_cls, ours_cls, extra = KINDS[kind]
         torch.manual_seed(0)
         theirs = theirs_cls(
-            9, 37, num_layers=2, bias=bias, bidirectional=False, dtype=torch.float64, **extra
+            9, 37, num_layers=2, bias=bias, bidirectional=bidir, dtype=torch.float64, **extra
         )
         ours = ours_cls.from_torch(theirs, impl="fused")
         x = torch.randn(6, 16, 9, dtype=torch.float64)  # B = 16: two row tiles a thread

@@ -120,17 +120,22 @@ void input_projection(const Tensor& x2, const Tensor& w_ih, TensorList b_ih, Ten
 
 // Whether a layer's time loop multiplies x_t by W_ih itself, in the same products as h_{t-1}
 // by W_hh (FwdArgs::stacked), instead of forming the input projection first: for a plain
-// LSTM or Elman RNN whose workers split the rows (each runs its rows' recurrence alone) and
-// whose stacked weights stay within kStackedBytes. A step then reads twice the weights but
-// no projection, and the input product runs in the time loop's micro-kernel. Measured in
-// one process, the two ways in turn (LSTM forward, T = 100): 0.79-0.93 of the time at
-// B = 8 to 128, H = 64 to 256; with backward 0.90-1.04. At H = 512 (8 MB of weights,
-// read from L3 every step) 0.96-1.05, so it stops at 2 MB.
+// LSTM or Elman RNN whose workers each run whole rows (the rows split among several, or all
+// of at least two row tiles for a lone worker, as each direction of a bidirectional layer
+// on two threads) and whose stacked weights stay within kStackedBytes. A step then reads
+// twice the weights but no projection, and the input product runs in the time loop's
+// micro-kernel. Measured in one process, the two ways in turn (LSTM, T = 100), stacked /
+// projection first: forward 0.79-0.93 at B = 8 to 128, H = 64 to 256 (rows split between
+// two threads); bidirectional, a thread per direction, 0.69-0.95 forward and 0.91-0.97 with
+// backward; on one thread 0.86-0.92 forward. At H = 512 (8 MB of weights, read from L3
+// every step) 0.96-1.05, so it stops at 2 MB.
 constexpr int64_t kStackedBytes = int64_t(1) << 21;
 
 bool stacks_input(const Dims& d, int64_t code, int threads, int64_t elem_bytes) {
   const bool plain = code == kLSTM || code == kRNNTanh || code == kRNNRelu;
-  return plain && !d.proj && d.T > 1 && split_rows(d.B, threads / int(d.D), kMaxRows) &&
+  const int workers = std::max(1, threads / int(d.D));  // per direction
+  const bool own_rows = workers == 1 ? d.B >= 2 * kMaxRows : split_rows(d.B, workers, kMaxRows);
+  return plain && !d.proj && d.T > 1 && own_rows &&
          (d.I + d.P) * d.GH * elem_bytes <= kStackedBytes;
 }
 
