@@ -6,8 +6,9 @@ when there are two) as one autograd node:
 * forward: the input projection of all T steps in one GEMM, then the time loop in C++, the
   recurrent product and the gate math fused per tile of (batch rows x units), threads split
   over the two directions and over units, meeting at a barrier once per step, or over the
-  batch rows (each thread runs its rows alone; a plain LSTM or RNN then multiplies x_t by
-  W_ih in the loop, with W_hh, instead of forming the projection first);
+  batch rows (each thread runs its rows alone). A plain LSTM or RNN whose threads each run
+  whole rows (so split, or one thread per direction) multiplies x_t by W_ih in the loop,
+  with W_hh, instead of forming the projection first;
 * backward: the time loop of dL/dh and dL/dc, then dX, dW_ih, dW_hh (and dW_hr) as GEMMs
   over all steps at once.
 

@@ -3,8 +3,8 @@
 // Forward:  G = X W_ih^T + biases, one GEMM over all T * B rows per direction, then the
 //           time loop (forward.cpp) with threads split over directions and units. A cell
 //           call with few rows (T = 1, B <= 4) skips the GEMM: the loop's workers form their
-//           own units' gates (gemv.h). So does a plain LSTM or RNN whose threads split the
-//           rows (stacks_input): its loop multiplies [x_t, h_{t-1}] by [W_ih; W_hh].
+//           own units' gates (gemv.h). So does a plain LSTM or RNN whose workers each run
+//           whole rows (stacks_input): its loop multiplies [x_t, h_{t-1}] by [W_ih; W_hh].
 // Backward: the time loop of the gradients (backward.cpp), then dX = dG W_ih,
 //           dW_ih = dG^T X, dW_hh = dG^T H_prev, dW_hr = dH^T R and the bias sums, each one
 //           GEMM or reduction over all steps.
