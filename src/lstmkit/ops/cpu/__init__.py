@@ -46,6 +46,7 @@ SOURCES = (
     "forward.cpp",
     "backward.cpp",
     "products.cpp",
+    "memory.cpp",
     "ln_loop.cpp",
     "ln_ops.cpp",
     "bindings.cpp",

@@ -19,6 +19,7 @@
 #include "cells.h"
 #include "products.h"
 #include "gemm.h"
+#include "memory.h"
 #include "recurrent.h"
 #include "team.h"
 #include "variant_layer.h"
@@ -75,20 +76,6 @@ Layout layout_of(const Dims& d, int64_t cell) {
 }
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
-
-// Memory needed only during a call (``slot`` 0: the forward pass's scratch without saving,
-// 1: the backward pass's dL/d(gates)), one buffer per thread, kept for the next call. At
-// large shapes it is tens of MB, and a fresh allocation of that size comes as new pages
-// from the kernel every call: faulting them in cost a quarter of a forward pass.
-Tensor reused(int slot, at::IntArrayRef sizes, const at::TensorOptions& opts) {
-  constexpr int64_t kMaxKept = int64_t(1) << 25;  // elements; larger buffers are not kept
-  static thread_local Tensor kept[2][2];          // [slot][float, double]
-  const int64_t n = c10::multiply_integers(sizes);
-  if (n > kMaxKept) return at::empty(sizes, opts);
-  Tensor& buffer = kept[slot][opts.dtype() == at::kDouble ? 1 : 0];
-  if (!buffer.defined() || buffer.numel() < n) buffer = at::empty({n}, opts);
-  return buffer.narrow(0, 0, n).view(sizes);
-}
 
 // Threads for a time loop: a direction is split only when a step has enough work to pay for
 // a barrier per step (about 2 us of it); two directions go to two threads whenever there are
@@ -172,7 +159,7 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
   // Without saving, the scratch of a direction: gates | 2 h slots | 2 c slots | r.
   const int64_t scratch = save ? 0 : d.T * B * GH + 2 * B * P + 2 * B * H + B * H;
   const int64_t width = scratch + panel_hh + panel_hr;
-  Tensor work = save ? at::empty({d.D, width}, x2.options()) : reused(0, {d.D, width}, x2.options());
+  Tensor work = kept_empty({d.D, width}, x2.options());
   FwdBuffers<T> buf;
   const auto vars = make_variants<T>(code, var, d.D, d.T, B, H, d.proj, buf.keep, h0);
   std::vector<FwdArgs<T>> args(d.D);
@@ -299,10 +286,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> rnn_fwd_cpu(
   const Tensor h0c = h0.contiguous();
   const OptTensor c0c = c0 ? OptTensor(c0->contiguous()) : std::nullopt;
   const OptTensor len = lengths ? OptTensor(lengths->to(at::kLong).contiguous()) : std::nullopt;
-  Tensor out = at::empty({d.T, d.B, d.D * d.O}, x.options());
+  Tensor out = kept_empty({d.T, d.B, d.D * d.O}, x.options());
   Tensor h_n = at::empty({d.D, d.B, d.P}, x.options());
   Tensor c_n = at::empty({cell == kLSTM ? d.D : 0, d.B, d.H}, x.options());
-  Tensor ws = at::empty({save ? d.D : 0, layout_of(d, cell).total}, x.options());
+  Tensor ws = kept_empty({save ? d.D : 0, layout_of(d, cell).total}, x.options());
   if (x.scalar_type() == at::kFloat) {
     forward_loop<float>(d, cell, save, x2, h0c, c0c, w_ih, w_hh, b_ih, b_hh, w_hr, len, out,
                         h_n, c_n, ws, code, var);
@@ -324,7 +311,7 @@ void backward_loop(const Dims& d, int64_t cell, const Tensor& gout, const Tensor
   const int64_t B = d.B, H = d.H, P = d.P, GH = d.GH;
   const int N = simd_lanes(std::is_same_v<T, double>);
   const int64_t panel_hh = round_up(P, N) * GH, panel_hr = round_up(H, N) * P;
-  Tensor work = at::empty({d.D, 2 * B * P + panel_hh + panel_hr}, gout.options());
+  Tensor work = kept_empty({d.D, 2 * B * P + panel_hh + panel_hr}, gout.options());
   FwdBuffers<T> buf;
   const auto vars = make_variants<T>(code, var, d.D, d.T, B, H, d.proj, buf.keep, Tensor());
   std::vector<BwdArgs<T>> args(d.D);
@@ -379,10 +366,10 @@ rnn_bwd_cpu(
                                                     : std::nullopt;
   const OptTensor len = lengths ? OptTensor(lengths->to(at::kLong).contiguous()) : std::nullopt;
   const int64_t sides = cell == kGRU ? 2 : 1;  // the GRU's recurrent side differs
-  const Tensor dg = reused(1, {sides, d.D, TB, d.GH}, opts);
+  const Tensor dg = kept_empty({sides, d.D, TB, d.GH}, opts);
   Tensor dgi = dg[0];                           // (D, T*B, GH)
   Tensor dgh = dg[sides - 1];
-  Tensor dh_proj = at::empty({d.proj ? d.D : 0, TB, d.P}, opts);          // (D, T*B, P)
+  Tensor dh_proj = kept_empty({d.proj ? d.D : 0, TB, d.P}, opts);         // (D, T*B, P)
   Tensor dh0 = at::empty({d.D, d.B, d.P}, opts);
   Tensor dc0 = at::empty({cell == kLSTM ? d.D : 0, d.B, d.H}, opts);
   if (x.scalar_type() == at::kFloat) {
@@ -395,7 +382,7 @@ rnn_bwd_cpu(
   const Tensor x2 = x.contiguous().view({TB, d.I});  // (T * B, I)
   Tensor dx = at::empty({0}, opts);
   if (need_input) {
-    dx = at::empty({TB, d.I}, opts);
+    dx = kept_empty({TB, d.I}, opts);
     for (int64_t k = 0; k < d.D; ++k) {  // dx = sum over directions of dG W_ih, (T * B, I)
       product(dgi[k], false, w_ih[k], false, {}, dx, k > 0);
     }
@@ -424,7 +411,9 @@ rnn_bwd_cpu(
     const Tensor h_in = recurrent_input(var, k, h_prev.view({d.T, d.B, d.P})).view({TB, d.P});
     dw_hh.push_back(product(dgh[k], true, h_in, false));  // (GH, P)
     if (!b_ih.empty()) db_ih.push_back(dgi[k].sum(0));
-    if (!b_hh.empty()) db_hh.push_back(dgh[k].sum(0));
+    if (!b_hh.empty()) {  // the same sum where dgh is dgi (all but the GRU): a copy of it
+      db_hh.push_back(sides == 1 && !b_ih.empty() ? db_ih.back().clone() : dgh[k].sum(0));
+    }
     if (d.proj) {
       const Tensor rs = ws[k].narrow(0, l.rs, TB * d.H).view({TB, d.H});
       dw_hr.push_back(product(dh_proj[k], true, rs, false));  // (P, H)

@@ -9,6 +9,7 @@
 
 #include "layer.h"
 #include "ln_loop.h"
+#include "memory.h"
 #include "products.h"
 #include "variant_layer.h"
 
@@ -92,7 +93,7 @@ void ln_forward(const LnDims& d, const Tensor& gx, const Tensor& g_ih, const Ten
   Tensors keep;
   const auto vars = make_variants<T>(code, var, d.D, d.T_, d.B, d.H, false, keep, Tensor());
   const int64_t panel = round_up_to(d.H, N) * d.GH;
-  Tensor work = at::empty({d.D, panel + d.B * d.GH + d.B * d.H}, gx.options());
+  Tensor work = kept_empty({d.D, panel + d.B * d.GH + d.B * d.H}, gx.options());
   std::vector<LnArgs<T>> args;
   for (int64_t k = 0; k < d.D; ++k) {
     LnArgs<T> a = ln_args<T>(d, k, ws, w_hh, g_hh, b_hh, g_c, b_c, lengths, &vars[k], save);
@@ -124,8 +125,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> ln_fwd_cpu(
                 "), got ", p->sizes());
   TORCH_CHECK(!d.lstm || (c0 && c0->sizes() == h0.sizes()), "lstmkit::ln_fwd: c0 (D, B, H)");
   const LnLayout l = ln_layout(save ? d.T_ : 1, d.B, d.H, d.lstm);
-  Tensor ws = at::empty({d.D, l.total}, gx.options());
-  Tensor out = at::empty({d.T_, d.B, d.D * d.H}, gx.options());
+  Tensor ws = kept_empty({d.D, l.total}, gx.options());
+  Tensor out = kept_empty({d.T_, d.B, d.D * d.H}, gx.options());
   const Tensor gxc = gx.contiguous(), h0c = h0.contiguous(), w = w_hh.contiguous();
   const Tensor ghh = g_hh.contiguous(), bhh = b_hh.contiguous();
   const Tensor gih = g_ih.contiguous(), bih = b_ih.contiguous();
@@ -188,7 +189,7 @@ void ln_backward(const LnDims& d, const Tensor& gout, const Tensor& w_hh, const 
   Tensors keep;
   const auto vars = make_variants<T>(code, var, d.D, d.T_, d.B, d.H, false, keep, Tensor());
   const int64_t panel = round_up_to(d.H, N) * d.GH;
-  Tensor work = at::empty({d.D, panel + d.B * d.H}, gout.options());
+  Tensor work = kept_empty({d.D, panel + d.B * d.H}, gout.options());
   std::vector<LnArgs<T>> args;
   for (int64_t k = 0; k < d.D; ++k) {
     LnArgs<T> a = ln_args<T>(d, k, ws, w_hh, g_hh, b_hh, g_c, b_c, lengths, &vars[k], true);
@@ -216,9 +217,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tenso
   TORCH_CHECK(ws.dim() == 2 && ws.size(0) == d.D && ws.size(1) == l.total,
               "lstmkit::ln_bwd: workspace does not match the layer");
   const int64_t TB = d.T_ * d.B, H = d.H, GH = d.GH;
-  Tensor dgx = at::empty({d.T_, d.B, d.D * GH}, opts);
-  Tensor dz = at::empty({d.D, TB, GH}, opts);
-  Tensor dhh = at::empty({d.lstm ? 0 : d.D, TB, GH}, opts);
+  Tensor dgx = kept_empty({d.T_, d.B, d.D * GH}, opts);
+  Tensor dz = kept_empty({d.D, TB, GH}, opts);
+  Tensor dhh = kept_empty({d.lstm ? 0 : d.D, TB, GH}, opts);
   Tensor dh = grad_h_n.contiguous().clone();
   Tensor dc = (d.lstm && grad_c_n) ? grad_c_n->contiguous().clone()
                                    : at::zeros({d.lstm ? d.D : 0, d.B, H}, opts);
