@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include "matmul.h"
+#include "memory.h"
 
 namespace lstmkit {
 namespace {
@@ -32,7 +33,7 @@ Tensor product(const Tensor& a, bool ta, const Tensor& b, bool tb, const OptTens
   const int64_t M = ta ? a.size(1) : a.size(0), N = tb ? b.size(0) : b.size(1);
   TORCH_CHECK((ta ? a.size(0) : a.size(1)) == (tb ? b.size(1) : b.size(0)),
               "lstmkit::product: inner sizes differ");
-  Tensor c = into ? *into : at::empty({M, N}, a.options());
+  Tensor c = into ? *into : kept_empty({M, N}, a.options());
   TORCH_CHECK(c.is_contiguous() && c.size(0) == M && c.size(1) == N,
               "lstmkit::product: the output must be a contiguous (M, N) matrix");
   if (a.scalar_type() == at::kFloat) {
