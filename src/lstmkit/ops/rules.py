@@ -9,12 +9,13 @@ The present limits come from the run in benchmarks/RESULTS.md (2-core AMD EPYC):
 and the Elman RNN are faster than torch's at every measured shape (torch has no oneDNN path
 for them); the LSTM up to B * H = 2048, forward and with a backward pass (a size counts
 only when fused won at every point of it). Above 2048 fused wins at most points but not at
-all (fused / torch.nn.LSTM 0.85-1.12 forward, 0.83-1.05 with the backward pass; the points
-over 1.0 move between runs: the run before, with the same kernels, had one, B = 32, H = 128
-forward), and the rule keeps torch's oneDNN kernel. A single step (a cell call)
+all (fused / torch.nn.LSTM 0.85-1.07 forward, 0.65-1.02 with the backward pass; the points
+over 1.0 move between runs: the run before, with the same LSTM kernels, had three forward,
+at B = 8, H = 512 and B = 32, H = 256 and 512, and one with the backward pass, B = 8,
+H = 512), and the rule keeps torch's oneDNN kernel. A single step (a cell call)
 without a backward pass has rules of its own, from the benchmark's cell calls: in this run
 the fused LSTM, GRU and Elman cells won at every measured hidden size (H = 16, 64, 256;
-0.22-0.43 of torch.nn's cell's time). A cell call that autograd records goes to torch.nn's
+0.22-0.39 of torch.nn's cell's time). A cell call that autograd records goes to torch.nn's
 cell: the benchmark does not measure it, and ten LSTM steps with the backward pass took
 0.90-1.31 of torch's time at H = 64 and 256 in runs of ``benchmarks/cell_calls.py``.
 
