@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lstmkit import nn as lk
-from lstmkit.ops import fused
+from lstmkit.ops import cpu, fused
 
 pytestmark = pytest.mark.skipif(not fused.available(), reason="fused kernels could not be built")
 
@@ -79,3 +79,21 @@ def test_an_output_from_a_kept_block_can_grow():
     before = y.clone()
     y.resize_(2 * T, B, H)
     torch.testing.assert_close(y[:T], before, rtol=0, atol=0)
+
+
+def test_empty_cache_hands_the_waiting_blocks_back():
+    ours, _ = pair("LSTM")
+    x = torch.randn(T, B, H, dtype=torch.float64)
+    with torch.no_grad():
+        y, _ = ours(x)
+    assert cpu.memory_kept() > 0  # at least the call's scratch waits
+    cpu.empty_cache()
+    assert cpu.memory_kept() == 0
+    size, expected = y.untyped_storage().nbytes(), y.clone()
+    del y  # its block waits now
+    assert cpu.memory_kept() >= size
+    cpu.empty_cache()
+    assert cpu.memory_kept() == 0
+    with torch.no_grad():  # the kernels go on, on fresh blocks
+        again, _ = ours(x)
+    torch.testing.assert_close(again, expected, rtol=0, atol=0)

@@ -16,6 +16,10 @@ versions of lstmkit installed side by side, never load a binary built for someth
 If the build fails, :func:`available` warns once (one line) and returns False; lstmkit then
 uses its other implementations.
 
+The kernels keep the memory of their large tensors when those are freed (memory.h), up to
+512 MB, for their next calls: :func:`memory_kept` says how much waits, :func:`empty_cache`
+hands it back to the system.
+
 Environment:
     LSTMKIT_CACHE_DIR: where builds go (default ``~/.cache/lstmkit``).
 
@@ -164,6 +168,30 @@ def module() -> ModuleType:
     if not available():
         raise RuntimeError(f"lstmkit: the fused CPU kernels are not built ({_status['error']})")
     return _status["module"]
+
+
+def memory_kept() -> int:
+    """Bytes the kernels keep in freed blocks for their next large tensors (outputs, saved
+    activations, scratch; at most 512 MB), 0 when the kernels are not loaded.
+
+    Example:
+        >>> memory_kept() >= 0
+        True
+    """
+    return int(_status["module"].memory_kept()) if _status.get("ok") else 0
+
+
+def empty_cache() -> None:
+    """Hand the kept blocks back to the system, as ``torch.cuda.empty_cache()`` does for
+    CUDA's cached memory. Tensors still in use keep their blocks.
+
+    Example:
+        >>> empty_cache()
+        >>> memory_kept()
+        0
+    """
+    if _status.get("ok"):
+        _status["module"].empty_cache()
 
 
 @torch.compiler.assume_constant_result

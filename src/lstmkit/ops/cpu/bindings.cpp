@@ -1,4 +1,5 @@
-// The Python entries to one step of a cell, besides the operator lstmkit::cell.
+// The Python entries to one step of a cell, besides the operator lstmkit::cell, and to the
+// kept blocks of the kernels' large tensors (memory.h).
 //
 // A call through torch.ops converts every argument against the operator's schema and costs
 // about as much as a whole step at small H. ``cell`` calls the operator's own function
@@ -8,6 +9,7 @@
 #include <torch/extension.h>
 
 #include "layer.h"
+#include "memory.h"
 
 namespace {
 
@@ -44,4 +46,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         call_guard<gil_scoped_release>());
   m.def("quick_cell", &quick_cell, "One step of a plain cell with few rows, or None.",
         call_guard<gil_scoped_release>());
+  m.def("memory_kept", &lstmkit::kept_bytes, "Bytes in kept blocks waiting for a request.");
+  m.def("empty_cache", &lstmkit::release_kept, "Hand the waiting kept blocks back.");
 }

@@ -35,6 +35,18 @@ class KeptBlocks final : public c10::Allocator {
     default_copy_data(dest, src, count);
   }
 
+  size_t bytes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return total_;
+  }
+
+  void release_all() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (Block* b : free_) drop(b);
+    free_.clear();
+    total_ = 0;
+  }
+
  private:
   // The smallest kept block that holds n bytes and wastes at most half of itself; of equal
   // ones the last freed, whose lines may still be in the caches.
@@ -104,5 +116,9 @@ at::Tensor kept_empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
                                    c10::DispatchKeySet(c10::DispatchKey::CPU), type,
                                    std::nullopt);
 }
+
+size_t kept_bytes() { return KeptBlocks::instance().bytes(); }
+
+void release_kept() { KeptBlocks::instance().release_all(); }
 
 }  // namespace lstmkit

@@ -19,4 +19,9 @@ at::Tensor kept_empty(at::IntArrayRef sizes, const at::TensorOptions& opts);
 constexpr size_t kMinKeptBytes = size_t(1) << 20;
 constexpr size_t kMaxKeptBytes = size_t(1) << 29;
 
+// Bytes in kept blocks that wait for a request, and handing all of those back to the system
+// (blocks of tensors still alive are kept by them and come back when they are freed).
+size_t kept_bytes();
+void release_kept();
+
 }  // namespace lstmkit
