@@ -317,7 +317,7 @@ def test_time_loop_with_the_input_product_matches_torch(kind, bias, bidir):
     time loop (W_ih stacked on W_hh in each panel, the biases added in the cell; layer.cpp,
     stacks_input). Two layers (the second's input is the first's output), lengths, an
     initial state, with and without biases: outputs, final states and every gradient
-    against torch.nn in float64."""
+    against torch.nn in float64, and the outputs without autograd."""
     saved = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -331,6 +331,10 @@ def test_time_loop_with_the_input_product_matches_torch(kind, bias, bidir):
         lengths = random_lengths(16, 6, seed=3)
         hx = make_state(theirs, 16, torch.float64)
         assert_parity(ours, theirs, x, hx, lengths)
+        with torch.no_grad():  # without saving: no projection, no gates kept
+            out, _ = ours(x, hx)
+            expected, _ = theirs(x, hx)
+        torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-10)
     finally:
         torch.set_num_threads(saved)
 

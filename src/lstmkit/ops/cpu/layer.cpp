@@ -91,17 +91,20 @@ int loop_threads(const Dims& d, int64_t step_flops, int lanes, bool one_step = f
   return int(std::min<int64_t>(avail, per_dir * d.D));
 }
 
-// G = X W_ih^T + the biases that fold into it: all of b_hh for LSTM and RNN; for the GRU only
-// its r and z parts (b_hn is applied inside r * (W_hn h + b_hn)). Written into ``gates``.
+// The biases that fold into the input side's gates, (GH,), or none: all of b_hh for LSTM
+// and RNN; for the GRU only its r and z parts (b_hn is applied inside r * (W_hn h + b_hn)).
+OptTensor folded_bias(TensorList b_ih, TensorList b_hh, int64_t k, int64_t cell, int64_t H) {
+  if (b_ih.empty()) return std::nullopt;
+  if (cell != kGRU) return b_ih[k] + b_hh[k];
+  Tensor bias = b_ih[k].clone();
+  bias.narrow(0, 0, 2 * H).add_(b_hh[k].narrow(0, 0, 2 * H));
+  return bias;
+}
+
+// G = X W_ih^T + the folded biases, written into ``gates``.
 void input_projection(const Tensor& x2, const Tensor& w_ih, TensorList b_ih, TensorList b_hh,
                       int64_t k, int64_t cell, int64_t H, const Tensor& gates) {
-  OptTensor bias;
-  if (!b_ih.empty() && cell == kGRU) {
-    bias = b_ih[k].clone();
-    bias->narrow(0, 0, 2 * H).add_(b_hh[k].narrow(0, 0, 2 * H));
-  } else if (!b_ih.empty()) {
-    bias = b_ih[k] + b_hh[k];
-  }
+  const OptTensor bias = folded_bias(b_ih, b_hh, k, cell, H);
   product(x2, false, w_ih, true, bias, gates);  // (T * B, I) x (I, GH)
 }
 
@@ -156,8 +159,10 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
   const bool stacked = stacks_input(d, code, threads, sizeof(T));
   const int64_t depth = stacked ? d.I + P : P;  // rows of K in a panel of W_hh
   const int64_t panel_hh = round_up(H, N) * (GH / H) * depth, panel_hr = round_up(P, N) * H;
-  // Without saving, the scratch of a direction: gates | 2 h slots | 2 c slots | r.
-  const int64_t scratch = save ? 0 : d.T * B * GH + 2 * B * P + 2 * B * H + B * H;
+  // Without saving, the scratch of a direction: gates | 2 h slots | 2 c slots | r; a stacked
+  // loop forms no input projection, and its cells write the gates only when saving.
+  const int64_t gate_rows = stacked ? 0 : d.T * B;
+  const int64_t scratch = save ? 0 : gate_rows * GH + 2 * B * P + 2 * B * H + B * H;
   const int64_t width = scratch + panel_hh + panel_hr;
   Tensor work = kept_empty({d.D, width}, x2.options());
   FwdBuffers<T> buf;
@@ -166,7 +171,7 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
   for (int64_t k = 0; k < d.D; ++k) {
     T* base = save ? ws[k].data_ptr<T>() : work[k].data_ptr<T>();
     T* gates = base;
-    T* hs = save ? base + l.hs : gates + d.T * B * GH;
+    T* hs = save ? base + l.hs : gates + gate_rows * GH;
     T* cs = save ? base + l.cs : hs + 2 * B * P;
     T* rs = save ? base + l.rs : cs + 2 * B * H;
     FwdArgs<T>& a = args[k];
@@ -181,7 +186,8 @@ void forward_loop(const Dims& d, int64_t cell, bool save, const Tensor& x2, cons
       }
     } else if (stacked) {
       a.stacked = true, a.I = d.I, a.x = x2.data_ptr<T>(), a.w_ih = buf.hold(w_ih[k]);
-      a.bias = buf.hold(b_ih.empty() ? at::zeros({GH}, x2.options()) : b_ih[k] + b_hh[k]);
+      const OptTensor bias = folded_bias(b_ih, b_hh, k, cell, H);
+      a.bias = buf.hold(bias ? *bias : at::zeros({GH}, x2.options()));
     } else {
       Tensor g = at::from_blob(gates, {d.T * B, GH}, x2.options());  // (T * B, GH)
       input_projection(x2, w_ih[k], b_ih, b_hh, k, cell, H, g);
